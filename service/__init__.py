@@ -1,0 +1,1 @@
+"""HTTP inference service for LSTM/GRU text models on ONNX Runtime."""

@@ -1,0 +1,86 @@
+"""The model bundle contract: `models/<name>/<version>/{model.onnx, tokenizer.json, config.json}`.
+
+Training writes bundles with these types; the service reads them. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+CONFIG_FILE = "config.json"
+MODEL_FILE = "model.onnx"
+STEP_MODEL_FILE = "step.onnx"
+TOKENIZER_FILE = "tokenizer.json"
+
+# Tensor names of the exported graphs.
+INPUT_IDS = "input_ids"  # int64 [batch, sequence]
+LENGTHS = "lengths"  # int64 [batch]
+LOGITS = "logits"  # float32 [batch, classes] or [batch, vocabulary]
+
+PAD_TOKEN, UNK_TOKEN, BOS_TOKEN, EOS_TOKEN = "<pad>", "<unk>", "<bos>", "<eos>"
+SPECIAL_TOKENS = (PAD_TOKEN, UNK_TOKEN, BOS_TOKEN, EOS_TOKEN)
+PAD_ID = 0
+
+
+class Task(str, Enum):
+    SENTIMENT = "sentiment"
+    INTENT = "intent"
+    NEXT_WORD = "next-word"
+
+    @property
+    def is_classifier(self) -> bool:
+        return self is not Task.NEXT_WORD
+
+
+class Architecture(BaseModel):
+    cell: str = Field(pattern="^(lstm|gru)$")
+    embedding_dim: int
+    hidden_size: int
+    num_layers: int
+    bidirectional: bool
+    dropout: float
+    tied_embeddings: bool = False
+    parameters: int = 0
+
+
+class ServingOptions(BaseModel):
+    """Per-model overrides of the server-wide batching defaults."""
+
+    max_batch_size: int | None = Field(default=None, ge=1)
+    max_batch_delay_ms: float | None = Field(default=None, ge=0)
+
+
+class BundleConfig(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    version: str
+    task: Task
+    architecture: Architecture
+    labels: list[str] = Field(default_factory=list)
+    max_sequence_length: int = Field(ge=1)
+    vocab_size: int = Field(ge=len(SPECIAL_TOKENS))
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    data: dict[str, Any] = Field(default_factory=dict)
+    training: dict[str, Any] = Field(default_factory=dict)
+    export: dict[str, Any] = Field(default_factory=dict)
+    versions: dict[str, str] = Field(default_factory=dict)
+    serving: ServingOptions = Field(default_factory=ServingOptions)
+
+    @model_validator(mode="after")
+    def _labels_match_task(self) -> BundleConfig:
+        if self.task.is_classifier and len(self.labels) < 2:
+            raise ValueError("a classifier needs at least two labels")
+        return self
+
+    @classmethod
+    def load(cls, directory: Path) -> BundleConfig:
+        return cls.model_validate_json((directory / CONFIG_FILE).read_text(encoding="utf-8"))
+
+    def save(self, directory: Path) -> None:
+        text = self.model_dump_json(indent=2)
+        (directory / CONFIG_FILE).write_text(text + "\n", encoding="utf-8")

@@ -1,0 +1,96 @@
+"""Typed errors and the one place where they become HTTP responses.
+
+Every error answer has the shape `{"error": {"type": ..., "message": ...}}`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+
+class ServiceError(Exception):
+    status_code = 500
+    error_type = "internal_error"
+
+    def __init__(self, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.headers = headers
+
+
+class InvalidInput(ServiceError):
+    status_code = 422
+    error_type = "invalid_input"
+
+
+class ModelNotFound(ServiceError):
+    status_code = 404
+    error_type = "model_not_found"
+
+
+class ModelNotReady(ServiceError):
+    status_code = 503
+    error_type = "model_not_ready"
+
+
+class Overloaded(ServiceError):
+    status_code = 503
+    error_type = "overloaded"
+
+
+class InferenceFailed(ServiceError):
+    status_code = 500
+    error_type = "inference_failed"
+
+
+def error_body(error_type: str, message: str) -> dict:
+    return {"error": {"type": error_type, "message": message}}
+
+
+def _describe(errors: list[dict]) -> tuple[str, str]:
+    """A readable message from pydantic's error list; non-JSON bodies get their own type."""
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return "invalid_json", "request body is not valid JSON"
+    if any(tuple(e.get("loc", ())) == ("body",) for e in errors):
+        return "invalid_json", "request body must be a JSON object (Content-Type: application/json)"
+    parts = []
+    for error in errors[:5]:
+        where = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
+        parts.append(f"{where or 'body'}: {error.get('msg', 'invalid')}")
+    return "invalid_request", "; ".join(parts)
+
+
+async def _service_error(_: Request, error: ServiceError) -> JSONResponse:
+    if error.status_code >= 500:
+        log.warning("%s: %s", error.error_type, error.message)
+    return JSONResponse(error_body(error.error_type, error.message), error.status_code, error.headers)
+
+
+async def _validation_error(_: Request, error: RequestValidationError) -> JSONResponse:
+    error_type, message = _describe(list(error.errors()))
+    status = 400 if error_type == "invalid_json" else 422
+    return JSONResponse(error_body(error_type, message), status)
+
+
+async def _http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
+    error_type = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
+    return JSONResponse(error_body(error_type, str(error.detail)), error.status_code, error.headers)
+
+
+async def _unexpected(_: Request, error: Exception) -> JSONResponse:
+    log.exception("unhandled error")
+    return JSONResponse(error_body("internal_error", "internal server error"), 500)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ServiceError, _service_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,21 @@
+"""Access to the lifespan-owned state from route handlers."""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from service.metrics import Metrics
+from service.repository import ModelRepository
+from service.settings import Settings
+
+
+def repository(request: Request) -> ModelRepository:
+    return request.app.state.repository
+
+
+def metrics(request: Request) -> Metrics:
+    return request.app.state.metrics
+
+
+def settings(request: Request) -> Settings:
+    return request.app.state.settings

@@ -1,0 +1,104 @@
+"""One loaded model version: tokenizer → batcher → ONNX Runtime → answers."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from service.batcher import DynamicBatcher, pad_batch
+from service.bundle import INPUT_IDS, LENGTHS, LOGITS, MODEL_FILE, TOKENIZER_FILE, BundleConfig
+from service.metrics import Metrics
+from service.postprocess import classifier_output, next_word_output, softmax
+from service.runtime import active_provider, choose_providers, create_session
+from service.schemas import ClassifierOutput, NextWordOutput, PredictParams
+from service.settings import Settings
+from service.text import TextEncoder
+
+log = logging.getLogger(__name__)
+
+DEFAULT_NEXT_WORDS = 5
+
+
+class ServedModel:
+    def __init__(
+        self, directory: Path, config: BundleConfig, settings: Settings, metrics: Metrics
+    ) -> None:
+        self.directory = directory
+        self.config = config
+        self.name, self.version = config.name, config.version
+        self.is_classifier = config.task.is_classifier
+        self.encoder = TextEncoder.from_file(
+            directory / TOKENIZER_FILE, config.max_sequence_length, keep_tail=not self.is_classifier
+        )
+        providers = choose_providers(
+            settings.execution_provider, settings.cuda_device_id, settings.cuda_mem_limit_bytes
+        )
+        self.session = create_session(directory / MODEL_FILE, providers, settings.intra_op_threads)
+        self.provider = active_provider(self.session)
+        self.vocabulary = [self.encoder.token(i) for i in range(config.vocab_size)]
+        self._executor = ThreadPoolExecutor(settings.instances, thread_name_prefix=f"ort-{self.name}")
+        serving = config.serving
+        self.batcher = DynamicBatcher(
+            self._run,
+            self._executor,
+            max_batch_size=serving.max_batch_size or settings.max_batch_size,
+            max_delay_s=(
+                serving.max_batch_delay_ms
+                if serving.max_batch_delay_ms is not None
+                else settings.max_batch_delay_ms
+            )
+            / 1000.0,
+            max_queue_size=settings.max_queue_size,
+            slots=settings.instances,
+            observer=metrics.observer(self.name),
+        )
+
+    def _run(self, ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """Worker thread: probabilities for one padded batch."""
+        (logits,) = self.session.run([LOGITS], {INPUT_IDS: ids, LENGTHS: lengths})
+        return softmax(logits)
+
+    def warm_up(self) -> None:
+        """Run a real padded batch so the first request pays no initialisation cost."""
+        unk = self.encoder.unk_id
+        probabilities = self._run(*pad_batch([[unk] * 3, [unk]]))
+        if not np.all(np.isfinite(probabilities)):
+            raise RuntimeError("warm-up produced non-finite outputs")
+
+    def start(self) -> None:
+        self.batcher.start()
+
+    async def close(self) -> None:
+        await self.batcher.stop()
+        self._executor.shutdown(wait=True)
+
+    async def predict(
+        self, texts: list[str], params: PredictParams
+    ) -> list[ClassifierOutput | NextWordOutput]:
+        encoded = self.encoder.encode(texts)
+        rows = await self.batcher.submit([e.ids for e in encoded])
+        if self.is_classifier:
+            return [
+                classifier_output(row, self.config.labels, params.top_k, e.truncated)
+                for row, e in zip(rows, encoded, strict=True)
+            ]
+        top_k = params.top_k or DEFAULT_NEXT_WORDS
+        return [
+            next_word_output(row, self.vocabulary, top_k, e.truncated)
+            for row, e in zip(rows, encoded, strict=True)
+        ]
+
+    def describe(self) -> dict:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "task": self.config.task.value,
+            "provider": self.provider,
+            "labels": self.config.labels,
+            "max_sequence_length": self.config.max_sequence_length,
+            "max_batch_size": self.batcher.max_batch_size,
+            "max_batch_delay_ms": self.batcher.max_delay_s * 1000.0,
+        }

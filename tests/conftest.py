@@ -1,0 +1,162 @@
+"""Shared fixtures: tiny real bundles trained by the CLI, and a real uvicorn server."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests import fixtures
+
+ROOT = Path(__file__).resolve().parent.parent
+
+TINY = [
+    "--embedding-dim",
+    "24",
+    "--hidden-size",
+    "24",
+    "--epochs",
+    "8",
+    "--batch-size",
+    "16",
+    "--lr",
+    "0.01",
+]
+
+
+def run_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [sys.executable, "-m", "training", *args], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"training CLI failed ({result.returncode}):\n{result.stderr[-3000:]}")
+    return result
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("data")
+    fixtures.write_sst2(root / "sst2" / "train.tsv")
+    fixtures.write_snips(root / "snips")
+    fixtures.write_text(root / "text")
+    fixtures.write_csv(root / "intent.csv")
+    return root
+
+
+@pytest.fixture(scope="session")
+def model_repository(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
+    """Three tiny bundles, one per task, trained and exported by `python -m training train`."""
+    repo = tmp_path_factory.mktemp("models")
+    run_cli(
+        "train",
+        "--task",
+        "sentiment",
+        "--format",
+        "sst2",
+        "--data",
+        str(data_dir / "sst2"),
+        "--out",
+        str(repo / "sentiment" / "1"),
+        *TINY,
+    )
+    run_cli(
+        "train",
+        "--task",
+        "intent",
+        "--format",
+        "snips",
+        "--arch",
+        "gru",
+        "--data",
+        str(data_dir / "snips"),
+        "--out",
+        str(repo / "intent" / "1"),
+        *TINY,
+    )
+    run_cli(
+        "train",
+        "--task",
+        "next-word",
+        "--format",
+        "text",
+        "--data",
+        str(data_dir / "text" / "train.txt"),
+        "--valid-data",
+        str(data_dir / "text" / "valid.txt"),
+        "--out",
+        str(repo / "next-word" / "1"),
+        "--layers",
+        "1",
+        *TINY,
+    )
+    return repo
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    def __init__(self, repository: Path, **env: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        environment = {
+            **os.environ,
+            "RNNSERVE_MODEL_REPOSITORY": str(repository),
+            "RNNSERVE_PORT": str(self.port),
+            "RNNSERVE_HOST": "127.0.0.1",
+            **env,
+        }
+        self.log = repository.parent / f"server-{self.port}.log"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "service"],
+            cwd=ROOT,
+            env=environment,
+            stdout=self.log.open("w"),
+            stderr=subprocess.STDOUT,
+        )
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"server exited early:\n{self.log.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1.0).status_code in (200, 503):
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"server not ready in {timeout}s:\n{self.log.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+@pytest.fixture(scope="session")
+def server(model_repository: Path) -> Iterator[Server]:
+    running = Server(model_repository)
+    try:
+        running.wait_ready()
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture()
+def client(server: Server) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=30.0) as http:
+        yield http

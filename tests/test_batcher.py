@@ -1,0 +1,97 @@
+"""The dynamic batcher on a real event loop and a real thread pool."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from service.batcher import DynamicBatcher, length_runs
+from service.errors import InferenceFailed, Overloaded
+
+
+class Recorder:
+    """A real computation (row sums of the padded ids) that remembers the batch shapes."""
+
+    def __init__(self, fail_when: int | None = None) -> None:
+        self.shapes: list[tuple[int, int]] = []
+        self.fail_when = fail_when
+
+    def __call__(self, ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        self.shapes.append(ids.shape)
+        if self.fail_when is not None and (ids == self.fail_when).any():
+            raise RuntimeError("injected fault")
+        return np.stack([ids.sum(axis=1), lengths], axis=1)
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+async def _with_batcher(recorder: Recorder, body, **options):
+    executor = ThreadPoolExecutor(1)
+    batcher = DynamicBatcher(
+        recorder,
+        executor,
+        **{"max_batch_size": 8, "max_delay_s": 0.01, "max_queue_size": 1000, **options},
+    )
+    batcher.start()
+    try:
+        return await body(batcher)
+    finally:
+        await batcher.stop()
+        executor.shutdown()
+
+
+def test_concurrent_requests_are_batched_and_matched() -> None:
+    recorder = Recorder()
+    requests = [[[i, i + 1]] * (1 + i % 3) for i in range(1, 40)]
+
+    async def body(batcher):
+        return await asyncio.gather(*(batcher.submit(r) for r in requests))
+
+    answers = run(_with_batcher(recorder, body))
+    for request, answer in zip(requests, answers, strict=True):
+        assert [list(row) for row in answer] == [[sum(seq), len(seq)] for seq in request]
+    assert max(shape[0] for shape in recorder.shapes) == 8  # merged up to the batch limit
+    assert sum(shape[0] for shape in recorder.shapes) == sum(len(r) for r in requests)
+
+
+def test_large_request_is_split_across_batches() -> None:
+    recorder = Recorder()
+    request = [[i] * (1 + i % 5) for i in range(1, 30)]
+    answer = run(_with_batcher(recorder, lambda b: b.submit(request)))
+    assert [int(row[0]) for row in answer] == [sum(s) for s in request]
+    assert all(shape[0] <= 8 for shape in recorder.shapes)
+
+
+def test_lengths_are_grouped_to_limit_padding() -> None:
+    runs = length_runs([3] * 10 + [40] * 10)
+    assert sorted(len(r) for r in runs) == [10, 10]
+    assert length_runs([3, 40, 4]) == [[0, 2, 1]]  # too few to be worth a second run
+
+
+def test_failed_batch_fails_only_its_requests() -> None:
+    recorder = Recorder(fail_when=99)
+
+    async def body(batcher):
+        bad = asyncio.create_task(batcher.submit([[99, 1]]))
+        await asyncio.sleep(0.05)  # a later batch
+        good = await batcher.submit([[1, 2]])
+        with pytest.raises(InferenceFailed, match="injected fault"):
+            await bad
+        return good
+
+    assert [list(row) for row in run(_with_batcher(recorder, body))] == [[3, 2]]
+
+
+def test_full_queue_is_refused_at_once() -> None:
+    async def body(batcher):
+        with pytest.raises(Overloaded) as refused:
+            await batcher.submit([[1]] * 11)
+        assert refused.value.headers == {"Retry-After": "1"}
+        return await batcher.submit([[1]] * 10)
+
+    assert len(run(_with_batcher(Recorder(), body, max_queue_size=10))) == 10

@@ -1,0 +1,76 @@
+"""Masking: the output for a padded sequence equals the output for the same sequence alone."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from service.bundle import Architecture
+from training.batching import pad
+from training.model import NextWordGraph, RNNClassifier, RNNLanguageModel, reverse_within_length
+
+
+def arch(cell: str, bidirectional: bool, layers: int = 2) -> Architecture:
+    return Architecture(
+        cell=cell,
+        embedding_dim=12,
+        hidden_size=12,
+        num_layers=layers,
+        bidirectional=bidirectional,
+        dropout=0.0,
+        tied_embeddings=not bidirectional,
+    )
+
+
+SEQUENCES = [[5, 6, 7, 8, 9, 10, 11], [12, 13], [14, 15, 16, 17]]
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("bidirectional", [True, False])
+def test_classifier_ignores_padding(cell: str, bidirectional: bool) -> None:
+    torch.manual_seed(0)
+    model = RNNClassifier(arch(cell, bidirectional), vocab_size=20, num_classes=3).eval()
+    ids, lengths = pad(SEQUENCES)
+    with torch.no_grad():
+        batched = model(torch.from_numpy(ids), torch.from_numpy(lengths))
+        for row, sequence in enumerate(SEQUENCES):
+            alone = model(torch.tensor([sequence]), torch.tensor([len(sequence)]))
+            torch.testing.assert_close(batched[row], alone[0], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_next_word_ignores_padding(cell: str) -> None:
+    torch.manual_seed(0)
+    graph = NextWordGraph(RNNLanguageModel(arch(cell, False), vocab_size=20)).eval()
+    ids, lengths = pad(SEQUENCES)
+    with torch.no_grad():
+        batched = graph(torch.from_numpy(ids), torch.from_numpy(lengths))
+        for row, sequence in enumerate(SEQUENCES):
+            alone = graph(torch.tensor([sequence]), torch.tensor([len(sequence)]))
+            torch.testing.assert_close(batched[row], alone[0], atol=1e-5, rtol=1e-5)
+
+
+def test_padding_changes_output_without_masking() -> None:
+    """The check above can fail: a naive read of the padded steps gives another answer."""
+    torch.manual_seed(0)
+    model = RNNClassifier(arch("lstm", True), vocab_size=20, num_classes=3).eval()
+    ids, _ = pad(SEQUENCES)
+    full = torch.full((3,), ids.shape[1])
+    with torch.no_grad():
+        naive = model(torch.from_numpy(ids), full)[1]
+        alone = model(torch.tensor([SEQUENCES[1]]), torch.tensor([2]))[0]
+    assert not torch.allclose(naive, alone, atol=1e-3)
+
+
+def test_reverse_within_length_keeps_padding() -> None:
+    x = torch.tensor([[1, 2, 3, 0], [4, 5, 0, 0]]).unsqueeze(2).float()
+    reversed_ = reverse_within_length(x, torch.tensor([3, 2])).squeeze(2)
+    assert reversed_.tolist() == [[3, 2, 1, 0], [5, 4, 0, 0]]
+
+
+def test_lstm_forget_gate_bias_is_one() -> None:
+    model = RNNClassifier(arch("lstm", True, layers=1), vocab_size=20, num_classes=2)
+    layer = model.rnn.forward_layers[0]
+    hidden = layer.hidden_size
+    total = layer.bias_ih_l0 + layer.bias_hh_l0
+    assert torch.all(total[hidden : 2 * hidden] == 1.0)

@@ -1,0 +1,158 @@
+"""The service over real HTTP: uvicorn on a loopback port, real ONNX Runtime sessions."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import httpx
+import pytest
+
+from tests import fixtures
+from tests.conftest import Server
+
+
+def predict(client: httpx.Client, model: str, inputs: list, **extra) -> httpx.Response:
+    return client.post("/predict", json={"model": model, "inputs": inputs, **extra})
+
+
+def test_health_lists_models_and_provider(client: httpx.Client) -> None:
+    body = client.get("/health").json()
+    assert body["status"] == "ok"
+    assert {m["name"] for m in body["models"]} == {"sentiment", "intent", "next-word"}
+    assert body["execution_providers"] == ["CPUExecutionProvider"]
+
+
+def test_sentiment_predictions(client: httpx.Client) -> None:
+    response = predict(client, "sentiment", ["the movie was truly wonderful", "this film was awful"])
+    assert response.status_code == 200
+    body = response.json()
+    assert body["model"] == "sentiment" and body["version"] == "1"
+    assert [o["label"] for o in body["outputs"]] == ["positive", "negative"]
+    assert all(0.5 < o["score"] <= 1.0 for o in body["outputs"])
+
+
+def test_intent_predictions_with_alternatives(client: httpx.Client) -> None:
+    texts = ["will it rain in oslo", "play some jazz", "book a table in rome"]
+    body = predict(client, "intent", texts, params={"top_k": 3}).json()
+    assert [o["label"] for o in body["outputs"]] == ["weather", "music", "booking"]
+    for output in body["outputs"]:
+        scores = [a["score"] for a in output["alternatives"]]
+        assert scores == sorted(scores, reverse=True) and sum(scores) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_next_word_predictions(client: httpx.Client) -> None:
+    body = predict(client, "next-word", ["the company"], params={"top_k": 3}).json()
+    words = body["outputs"][0]["next"]
+    assert len(words) == 3
+    assert words[0]["token"] in {"said", "reported", "expects", "announced"}
+    assert [w["score"] for w in words] == sorted((w["score"] for w in words), reverse=True)
+    default = predict(client, "next-word", ["the bank said"]).json()
+    assert len(default["outputs"][0]["next"]) == 5
+
+
+def test_long_input_is_truncated_and_flagged(client: httpx.Client) -> None:
+    long_text = " ".join(["wonderful"] * 500)
+    output = predict(client, "sentiment", [long_text]).json()["outputs"][0]
+    assert output["truncated"] is True and output["label"] == "positive"
+
+
+def test_concurrent_requests_come_back_matched(server: Server) -> None:
+    """Many concurrent mixed-size requests: each answer equals that input's answer alone."""
+    rng = random.Random(5)
+    pool = [text for text, _ in fixtures.sentiment_rows(60, seed=9)]
+    requests = [rng.sample(pool, rng.randint(1, 6)) for _ in range(120)]
+
+    async def send_all() -> list[dict]:
+        async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
+            replies = await asyncio.gather(
+                *(http.post("/predict", json={"model": "sentiment", "inputs": r}) for r in requests)
+            )
+        return [reply.json() for reply in replies]
+
+    answers = asyncio.run(send_all())
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        alone = {text: predict(http, "sentiment", [text]).json()["outputs"][0] for text in pool}
+    for request, answer in zip(requests, answers, strict=True):
+        assert len(answer["outputs"]) == len(request)
+        for text, output in zip(request, answer["outputs"], strict=True):
+            assert output["label"] == alone[text]["label"]
+            assert output["score"] == pytest.approx(alone[text]["score"], abs=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "error_type", "fragment"),
+    [
+        ({"model": "nope", "inputs": ["hi"]}, 404, "model_not_found", "no model named 'nope'"),
+        (
+            {"model": "sentiment", "version": "9", "inputs": ["hi"]},
+            404,
+            "model_not_found",
+            "no version '9'",
+        ),
+        ({"model": "sentiment", "inputs": []}, 422, "invalid_request", "inputs"),
+        ({"model": "sentiment", "inputs": "hi"}, 422, "invalid_request", "inputs"),
+        ({"model": "sentiment", "inputs": [1, 2]}, 422, "invalid_request", "valid string"),
+        ({"model": "sentiment", "inputs": [None]}, 422, "invalid_request", "valid string"),
+        ({"model": "sentiment", "inputs": ["  "]}, 422, "invalid_input", "empty text"),
+        ({"model": "sentiment", "inputs": ["a\x00b"]}, 422, "invalid_input", "NUL"),
+        ({"inputs": ["hi"]}, 422, "invalid_request", "model"),
+        ({"model": "../etc", "inputs": ["hi"]}, 422, "invalid_request", "model"),
+        (
+            {"model": "sentiment", "inputs": ["hi"], "params": {"top_k": 0}},
+            422,
+            "invalid_request",
+            "top_k",
+        ),
+        (
+            {"model": "sentiment", "inputs": ["hi"], "params": {"top_k": 10**30}},
+            422,
+            "invalid_request",
+            "top_k",
+        ),
+        (
+            {"model": "sentiment", "inputs": ["hi"], "params": {"nope": 1}},
+            422,
+            "invalid_request",
+            "nope",
+        ),
+    ],
+)
+def test_invalid_requests_get_clear_4xx(
+    client: httpx.Client, body, status, error_type, fragment
+) -> None:
+    response = client.post("/predict", json=body)
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert error["type"] == error_type and fragment in error["message"]
+
+
+def test_non_json_body(client: httpx.Client) -> None:
+    response = client.post(
+        "/predict", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400 and response.json()["error"]["type"] == "invalid_json"
+    response = client.post("/predict", content=b"plain words", headers={"content-type": "text/plain"})
+    assert response.status_code == 400 and "JSON object" in response.json()["error"]["message"]
+    response = client.post(
+        "/predict", content=b"\xff\xfe\x00", headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400
+
+
+def test_unknown_route_and_method(client: httpx.Client) -> None:
+    assert client.get("/nowhere").json()["error"]["type"] == "not_found"
+    assert client.get("/predict").status_code == 405
+
+
+def test_metrics_after_traffic(client: httpx.Client) -> None:
+    predict(client, "intent", ["play some rock"] * 3)
+    predict(client, "intent", [])
+    text = client.get("/metrics").text
+    assert 'rnnserve_http_requests_total{method="POST",route="/predict",status="200"}' in text
+    assert 'rnnserve_http_requests_total{method="POST",route="/predict",status="422"}' in text
+    assert 'rnnserve_inference_requests_total{model="intent",status="ok"}' in text
+    assert 'rnnserve_batch_size_count{model="intent"}' in text
+    assert 'rnnserve_batch_padded_token_fraction_bucket{le="0.0",model="intent"}' in text
+    assert 'rnnserve_execution_provider_info{model="intent",provider="CPUExecutionProvider"} 1.0' in text
+    assert "rnnserve_models_loaded 3.0" in text

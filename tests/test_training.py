@@ -1,0 +1,145 @@
+"""The training CLI end to end: bundles, held-out metrics, export parity, clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from service.bundle import BundleConfig
+from tests.conftest import TINY, run_cli
+from training.export import ExportError, _check
+
+
+@pytest.mark.parametrize("name", ["sentiment", "intent", "next-word"])
+def test_bundle_layout_and_config(model_repository: Path, name: str) -> None:
+    bundle = model_repository / name / "1"
+    config = BundleConfig.load(bundle)
+    assert config.name == name and config.version == "1"
+    assert (bundle / "model.onnx").is_file() and (bundle / "tokenizer.json").is_file()
+    assert config.export["max_abs_diff"] < 1e-4
+    assert len(config.export["parity_lengths"]) > 1  # the check ran on mixed lengths
+    assert config.versions["torch"] and config.versions["onnxruntime"]
+    assert config.data["validation_examples"] > 0 and config.data["sha256"]
+    graph = onnx.load(str(bundle / "model.onnx"))
+    dims = graph.graph.input[0].type.tensor_type.shape.dim
+    assert all(d.dim_param for d in dims), "batch and sequence axes must be dynamic"
+    ops = {n.op_type for n in graph.graph.node}
+    assert ops & {"LSTM", "GRU"}
+
+
+def test_classifier_metrics_are_real(model_repository: Path) -> None:
+    sentiment = BundleConfig.load(model_repository / "sentiment" / "1")
+    assert sentiment.labels == ["negative", "positive"]
+    assert sentiment.metrics["validation"]["accuracy"] > 0.9
+    intent = BundleConfig.load(model_repository / "intent" / "1")
+    assert intent.architecture.cell == "gru"
+    assert intent.metrics["validation"]["macro_f1"] > 0.9
+
+
+def test_language_model_has_step_graph_and_perplexity(model_repository: Path) -> None:
+    bundle = model_repository / "next-word" / "1"
+    config = BundleConfig.load(bundle)
+    assert (bundle / "step.onnx").is_file()
+    assert config.architecture.tied_embeddings
+    metrics = config.metrics["validation"]
+    # A uniform guess over the vocabulary would score the vocabulary size.
+    assert 1.0 < metrics["perplexity"] < config.vocab_size / 2
+    assert 0 < metrics["top1_accuracy"] <= metrics["top5_accuracy"] <= 1
+
+
+def test_evaluate_prints_one_json_object(model_repository: Path, data_dir: Path) -> None:
+    result = run_cli(
+        "evaluate",
+        "--model",
+        str(model_repository / "sentiment" / "1"),
+        "--format",
+        "sst2",
+        "--data",
+        str(data_dir / "sst2"),
+        "--split",
+        "train",
+    )
+    metrics = json.loads(result.stdout)
+    assert set(metrics) >= {"accuracy", "macro_f1"}
+    result = run_cli(
+        "evaluate",
+        "--model",
+        str(model_repository / "next-word" / "1"),
+        "--format",
+        "text",
+        "--data",
+        str(data_dir / "text"),
+        "--split",
+        "valid",
+    )
+    metrics = json.loads(result.stdout)
+    assert set(metrics) >= {"perplexity", "top1_accuracy", "top5_accuracy"}
+    assert metrics["perplexity"] == pytest.approx(
+        BundleConfig.load(model_repository / "next-word" / "1").metrics["validation"]["perplexity"]
+    )
+
+
+def test_train_on_user_csv(tmp_path: Path, data_dir: Path) -> None:
+    out = tmp_path / "models" / "support" / "3"
+    run_cli(
+        "train",
+        "--task",
+        "intent",
+        "--format",
+        "csv",
+        "--data",
+        str(data_dir / "intent.csv"),
+        "--text-field",
+        "utterance",
+        "--label-field",
+        "intent",
+        "--out",
+        str(out),
+        *TINY,
+    )
+    config = BundleConfig.load(out)
+    assert config.name == "support" and config.version == "3"
+    assert config.labels == ["booking", "music", "weather"]
+    assert config.metrics["validation"]["accuracy"] > 0.9
+
+
+def test_bad_data_is_a_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "hello", "label": "a"}\n{"text": "oops"}\n', encoding="utf-8")
+    result = run_cli(
+        "train",
+        "--task",
+        "intent",
+        "--format",
+        "jsonl",
+        "--data",
+        str(bad),
+        "--out",
+        str(tmp_path / "m" / "x" / "1"),
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "bad.jsonl:2: missing label field 'label'" in result.stderr
+    assert "Traceback" not in result.stderr
+    evaluate = run_cli(
+        "evaluate",
+        "--model",
+        str(tmp_path / "nowhere"),
+        "--format",
+        "jsonl",
+        "--data",
+        str(bad),
+        check=False,
+    )
+    assert evaluate.returncode == 2 and "Traceback" not in evaluate.stderr
+
+
+def test_export_check_fails_loudly_on_mismatch() -> None:
+    expected = [np.zeros((2, 3), dtype=np.float32)]
+    assert _check("model.onnx", expected, [expected[0] + 1e-7]) < 1e-6
+    with pytest.raises(ExportError, match="differs from PyTorch"):
+        _check("model.onnx", expected, [expected[0] + 0.5])

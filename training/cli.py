@@ -1,0 +1,143 @@
+"""Command line: `python -m training train ...` and `python -m training evaluate ...`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from service.bundle import Task
+from training.data import FORMATS, DataError, read_dataset
+from training.export import ExportError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="train, export and verify a model bundle")
+    train.add_argument("--task", required=True, choices=[t.value for t in Task])
+    train.add_argument("--format", required=True, choices=list(FORMATS), dest="data_format")
+    train.add_argument("--data", required=True, type=Path, help="training file or directory")
+    train.add_argument("--out", type=Path, help="bundle directory models/<name>/<version>")
+    train.add_argument("--valid-data", type=Path, help="validation data (default: carve 10%%)")
+    train.add_argument("--valid-fraction", type=float, default=0.1)
+    train.add_argument("--name", help="model name (default: the parent of --out)")
+    train.add_argument("--arch", choices=["lstm", "gru"], dest="cell")
+    train.add_argument("--embedding-dim", type=int)
+    train.add_argument("--hidden-size", type=int)
+    train.add_argument("--layers", type=int, dest="num_layers")
+    train.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=None)
+    train.add_argument("--dropout", type=float)
+    train.add_argument("--max-length", type=int)
+    train.add_argument("--vocab-size", type=int)
+    train.add_argument("--min-frequency", type=int)
+    train.add_argument("--epochs", type=int)
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--lr", type=float, dest="learning_rate")
+    train.add_argument("--weight-decay", type=float)
+    train.add_argument("--clip-norm", type=float)
+    train.add_argument("--patience", type=int)
+    train.add_argument("--seed", type=int)
+    train.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    train.add_argument("--run-dir", type=Path, help="where history.json and plots go")
+    _field_options(train)
+
+    evaluate = commands.add_parser("evaluate", help="print held-out metrics of a bundle as JSON")
+    evaluate.add_argument("--model", required=True, type=Path, help="bundle directory")
+    evaluate.add_argument("--format", required=True, choices=list(FORMATS), dest="data_format")
+    evaluate.add_argument("--data", required=True, type=Path)
+    evaluate.add_argument("--split", default="test", help="split file to read from a directory")
+    _field_options(evaluate)
+    return parser
+
+
+def _field_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--text-field", default="text", help="csv/jsonl text column")
+    parser.add_argument("--label-field", default="label", help="csv/jsonl label column")
+
+
+OVERRIDES = (
+    "cell",
+    "embedding_dim",
+    "hidden_size",
+    "num_layers",
+    "bidirectional",
+    "dropout",
+    "max_length",
+    "vocab_size",
+    "min_frequency",
+    "epochs",
+    "batch_size",
+    "learning_rate",
+    "weight_decay",
+    "clip_norm",
+    "patience",
+    "seed",
+)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from training.pipeline import TrainOptions, train_bundle  # imports torch
+
+    task = Task(args.task)
+    out = args.out or Path("models") / task.value / "1"
+    options = TrainOptions(
+        task=task,
+        data_format=args.data_format,
+        data=args.data,
+        out=out,
+        valid_data=args.valid_data,
+        name=args.name,
+        valid_fraction=args.valid_fraction,
+        device=args.device,
+        text_field=args.text_field,
+        label_field=args.label_field,
+        run_dir=args.run_dir or Path("runs") / f"{out.parent.name}-{out.name}",
+        overrides={key: getattr(args, key) for key in OVERRIDES},
+    )
+    config = train_bundle(options)
+    print(
+        json.dumps(
+            {
+                "bundle": str(out),
+                "metrics": config.metrics,
+                "export": {"max_abs_diff": config.export["max_abs_diff"]},
+            },
+            indent=2,
+        )
+    )
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from training.evaluate import evaluate_bundle
+
+    split = args.split
+    examples = read_dataset(
+        args.data_format,
+        args.data,
+        split=split,
+        text_field=args.text_field,
+        label_field=args.label_field,
+    )
+    print(json.dumps(evaluate_bundle(args.model, examples)))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("onnx_ir", "onnxscript", "torch.onnx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    args = _parser().parse_args(argv)
+    try:
+        return _train(args) if args.command == "train" else _evaluate(args)
+    except (DataError, ExportError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2

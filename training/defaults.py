@@ -1,0 +1,59 @@
+"""Per-task defaults: what a user gets when they pass only --task, --format and --data."""
+
+from __future__ import annotations
+
+from service.bundle import Task
+
+TASK_DEFAULTS: dict[Task, dict] = {
+    Task.SENTIMENT: {
+        "cell": "lstm",
+        "embedding_dim": 128,
+        "hidden_size": 128,
+        "num_layers": 1,
+        "bidirectional": True,
+        "dropout": 0.4,
+        "max_length": 64,
+        "vocab_size": 12000,
+        "min_frequency": 2,
+        "epochs": 6,
+        "batch_size": 64,
+        "learning_rate": 2e-3,
+        "weight_decay": 1e-4,
+        "clip_norm": 1.0,
+        "patience": 2,
+    },
+    Task.INTENT: {
+        "cell": "lstm",
+        "embedding_dim": 128,
+        "hidden_size": 128,
+        "num_layers": 1,
+        "bidirectional": True,
+        "dropout": 0.3,
+        "max_length": 48,
+        "vocab_size": 12000,
+        "min_frequency": 1,
+        "epochs": 10,
+        "batch_size": 32,
+        "learning_rate": 2e-3,
+        "weight_decay": 1e-4,
+        "clip_norm": 1.0,
+        "patience": 3,
+    },
+    Task.NEXT_WORD: {
+        "cell": "lstm",
+        "embedding_dim": 200,
+        "hidden_size": 200,
+        "num_layers": 2,
+        "bidirectional": False,
+        "dropout": 0.4,
+        "max_length": 64,
+        "vocab_size": 10000,
+        "min_frequency": 1,
+        "epochs": 15,
+        "batch_size": 32,
+        "learning_rate": 3e-3,
+        "weight_decay": 1e-6,
+        "clip_norm": 0.25,
+        "patience": 3,
+    },
+}

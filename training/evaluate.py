@@ -1,0 +1,74 @@
+"""Metrics of a bundle on a dataset split, computed with ONNX Runtime on the exported graphs and
+the bundle's own tokenizer: the numbers describe exactly what the service runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from service.bundle import (
+    EOS_TOKEN,
+    INPUT_IDS,
+    LENGTHS,
+    LOGITS,
+    MODEL_FILE,
+    STEP_MODEL_FILE,
+    TOKENIZER_FILE,
+    BundleConfig,
+)
+from service.runtime import CPU, create_session
+from service.text import TextEncoder
+from training.batching import bucket_batches, pad
+from training.data import DataError, Example
+from training.metrics import LanguageModelScore, classification_metrics, log_softmax
+
+BATCH = 128
+
+
+def evaluate_bundle(directory: Path, examples: list[Example]) -> dict:
+    config = BundleConfig.load(directory)
+    if config.task.is_classifier:
+        return _evaluate_classifier(directory, config, examples)
+    return _evaluate_language_model(directory, config, examples)
+
+
+def _evaluate_classifier(directory: Path, config: BundleConfig, examples: list[Example]) -> dict:
+    index = {label: i for i, label in enumerate(config.labels)}
+    unknown = sorted({e.label for e in examples if e.label not in index}, key=str)
+    if unknown:
+        raise DataError(f"labels not known to the model: {', '.join(map(str, unknown[:10]))}")
+    encoder = TextEncoder.from_file(directory / TOKENIZER_FILE, config.max_sequence_length, False)
+    ids = [e.ids for e in encoder.encode([e.text for e in examples])]
+    truth = np.array([index[e.label] for e in examples], dtype=np.int64)
+    predicted = np.zeros_like(truth)
+    session = create_session(directory / MODEL_FILE, [CPU])
+    for batch in bucket_batches([len(s) for s in ids], BATCH, shuffle=False):
+        padded, lengths = pad([ids[i] for i in batch])
+        logits = session.run([LOGITS], {INPUT_IDS: padded, LENGTHS: lengths})[0]
+        predicted[batch] = logits.argmax(axis=1)
+    return classification_metrics(truth, predicted, len(config.labels))
+
+
+def _evaluate_language_model(directory: Path, config: BundleConfig, examples: list[Example]) -> dict:
+    """Per-sentence perplexity: each line read from `<bos>` with a zero state, `<eos>` predicted."""
+    tokenizer_path = directory / TOKENIZER_FILE
+    encoder = TextEncoder.from_file(tokenizer_path, max_length=1 << 30, keep_tail=False)
+    eos = encoder.tokenizer.token_to_id(EOS_TOKEN)
+    ids = [e.ids for e in encoder.encode([e.text for e in examples])]
+    session = create_session(directory / STEP_MODEL_FILE, [CPU])
+    state_inputs = [i for i in session.get_inputs() if i.name != INPUT_IDS]
+    layers, hidden = config.architecture.num_layers, config.architecture.hidden_size
+    score = LanguageModelScore()
+    for batch in bucket_batches([len(s) for s in ids], BATCH, shuffle=False):
+        padded, lengths = pad([ids[i] for i in batch])
+        feeds = {INPUT_IDS: padded}
+        for state in state_inputs:
+            feeds[state.name] = np.zeros((layers, len(batch), hidden), dtype=np.float32)
+        logits = session.run([LOGITS], feeds)[0]
+        targets = np.zeros_like(padded)
+        targets[:, :-1] = padded[:, 1:]
+        targets[np.arange(len(batch)), lengths - 1] = eos
+        real = np.arange(padded.shape[1])[None, :] < lengths[:, None]
+        score.add(log_softmax(logits[real]), targets[real])
+    return score.result()

@@ -1,0 +1,160 @@
+"""ONNX export with dynamic batch and sequence axes, verified against PyTorch on real padded
+batches of mixed lengths. A mismatch raises `ExportError`: a wrong model must never ship."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from service.bundle import INPUT_IDS, LENGTHS, LOGITS, MODEL_FILE, STEP_MODEL_FILE
+from service.runtime import CPU, create_session
+from training.batching import pad
+from training.model import NextWordGraph, RNNClassifier, RNNLanguageModel, StepGraph
+
+log = logging.getLogger(__name__)
+
+OPSET = 18
+TOLERANCE = 1e-4
+
+
+class ExportError(RuntimeError):
+    """The exported graph does not reproduce the PyTorch model."""
+
+
+def _export(
+    module: torch.nn.Module,
+    args: tuple,
+    path: Path,
+    inputs: list[str],
+    outputs: list[str],
+    dynamic: tuple,
+) -> None:
+    # The exporter narrates its passes on stdout; keep stdout for the CLI's JSON.
+    with contextlib.redirect_stdout(io.StringIO()):
+        torch.onnx.export(
+            module,
+            args,
+            str(path),
+            input_names=inputs,
+            output_names=outputs,
+            dynamic_shapes=dynamic,
+            opset_version=OPSET,
+            dynamo=True,
+            external_data=False,
+        )
+
+
+def _check(name: str, expected: list[np.ndarray], actual: list[np.ndarray]) -> float:
+    worst = 0.0
+    for want, got in zip(expected, actual, strict=True):
+        if want.shape != got.shape:
+            raise ExportError(f"{name}: ONNX output shape {got.shape} != PyTorch {want.shape}")
+        difference = float(np.abs(want - got).max())
+        scale = max(1.0, float(np.abs(want).max()))
+        if not difference <= TOLERANCE * scale:
+            raise ExportError(
+                f"{name}: ONNX Runtime differs from PyTorch by {difference:.3g} (tolerance "
+                f"{TOLERANCE * scale:.3g}) on a padded batch of mixed lengths"
+            )
+        worst = max(worst, difference)
+    return worst
+
+
+def mixed_length_sample(ids: list[list[int]], count: int = 16) -> list[list[int]]:
+    """Real sequences spread across the length range, so the check exercises heavy padding."""
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+    picks = np.linspace(0, len(order) - 1, num=min(count, len(order))).round().astype(int)
+    sample = [ids[order[p]] for p in picks]
+    if len(sample) < 2:
+        sample = sample * 2
+    if len({len(s) for s in sample}) < 2:  # guarantee padding even on uniform data
+        sample[0] = sample[0][: max(1, len(sample[0]) - 1)] if len(sample[0]) > 1 else sample[0] * 2
+    return sample[::-1]  # longest first is irrelevant to the graphs; mix the order anyway
+
+
+def _dims() -> tuple[torch.export.Dim, torch.export.Dim]:
+    return torch.export.Dim("batch", min=1, max=4096), torch.export.Dim("sequence", min=1, max=4096)
+
+
+def export_classifier(model: RNNClassifier, directory: Path, sample: list[list[int]]) -> dict:
+    model.eval()
+    ids, lengths = pad(sample)
+    args = (torch.from_numpy(ids), torch.from_numpy(lengths))
+    batch, sequence = _dims()
+    path = directory / MODEL_FILE
+    _export(model, args, path, [INPUT_IDS, LENGTHS], [LOGITS], ({0: batch, 1: sequence}, {0: batch}))
+    with torch.no_grad():
+        expected = [model(*args).numpy()]
+    session = create_session(path, [CPU])
+    actual = session.run([LOGITS], {INPUT_IDS: ids, LENGTHS: lengths})
+    return {
+        "opset": OPSET,
+        "max_abs_diff": _check(MODEL_FILE, expected, actual),
+        "parity_batch": len(sample),
+        "parity_lengths": sorted({len(s) for s in sample}),
+    }
+
+
+def state_names(cell: str) -> tuple[list[str], list[str]]:
+    if cell == "lstm":
+        return ["state_h", "state_c"], ["next_state_h", "next_state_c"]
+    return ["state_h"], ["next_state_h"]
+
+
+def export_language_model(model: RNNLanguageModel, directory: Path, sample: list[list[int]]) -> dict:
+    """`model.onnx`: next-word logits after each prefix; `step.onnx`: read a chunk from a state."""
+    model.eval()
+    ids, lengths = pad(sample)
+    args = (torch.from_numpy(ids), torch.from_numpy(lengths))
+    batch, sequence = _dims()
+    next_word = NextWordGraph(model).eval()
+    _export(
+        next_word,
+        args,
+        directory / MODEL_FILE,
+        [INPUT_IDS, LENGTHS],
+        [LOGITS],
+        ({0: batch, 1: sequence}, {0: batch}),
+    )
+
+    inputs, outputs = state_names(model.cell)
+    layers, hidden = model.rnn.num_layers, model.rnn.hidden_size
+    generator = torch.Generator().manual_seed(0)
+    states = tuple(torch.randn(layers, len(sample), hidden, generator=generator) * 0.5 for _ in inputs)
+    step = StepGraph(model).eval()
+    step_dynamic = ({0: batch, 1: sequence}, tuple({1: batch} for _ in inputs))
+    _export(
+        step,
+        (args[0], *states),
+        directory / STEP_MODEL_FILE,
+        [INPUT_IDS, *inputs],
+        [LOGITS, *outputs],
+        step_dynamic,
+    )
+
+    with torch.no_grad():
+        expected_next = [next_word(*args).numpy()]
+        expected_step = [t.numpy() for t in step(args[0], *states)]
+    session = create_session(directory / MODEL_FILE, [CPU])
+    worst = _check(MODEL_FILE, expected_next, session.run([LOGITS], {INPUT_IDS: ids, LENGTHS: lengths}))
+    step_session = create_session(directory / STEP_MODEL_FILE, [CPU])
+    feeds = {INPUT_IDS: ids, **{n: s.numpy() for n, s in zip(inputs, states, strict=True)}}
+    worst = max(
+        worst, _check(STEP_MODEL_FILE, expected_step, step_session.run([LOGITS, *outputs], feeds))
+    )
+    return {
+        "opset": OPSET,
+        "max_abs_diff": worst,
+        "parity_batch": len(sample),
+        "parity_lengths": sorted({len(s) for s in sample}),
+        "step_model": {
+            "inputs": [INPUT_IDS, *inputs],
+            "outputs": [LOGITS, *outputs],
+            "state_shape": ["num_layers", "batch", hidden],
+        },
+    }

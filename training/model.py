@@ -1,0 +1,172 @@
+"""LSTM/GRU models whose outputs are exactly independent of right padding.
+
+Sequences are right-padded. A forward recurrent pass never looks ahead, so its output at the
+last real step is unaffected by the padding after it. The backward direction of a bidirectional
+layer runs as a forward pass over each sequence reversed *within its own length*, which keeps the
+padding at the end. Both directions therefore ignore padded steps exactly, with plain `LSTM`/`GRU`
+ops that ONNX and ONNX Runtime run natively (no packed sequences needed).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from service.bundle import PAD_ID, Architecture
+
+_CELLS: dict[str, type[nn.RNNBase]] = {"lstm": nn.LSTM, "gru": nn.GRU}
+
+
+def init_forget_gate_bias(rnn: nn.RNNBase) -> None:
+    """Forget-gate bias 1 (Jozefowicz et al. 2015): PyTorch orders gates (input, forget, cell, out)."""
+    if not isinstance(rnn, nn.LSTM):
+        return
+    for name, bias in rnn.named_parameters():
+        if name.startswith("bias_"):
+            size = bias.numel() // 4
+            with torch.no_grad():
+                bias[size : 2 * size] = 1.0 if name.startswith("bias_ih") else 0.0
+
+
+def reverse_within_length(x: Tensor, lengths: Tensor) -> Tensor:
+    """Reverse the first `lengths[b]` steps of each sequence, leaving padding in place."""
+    steps = torch.arange(x.size(1), device=x.device).unsqueeze(0)
+    last = (lengths - 1).unsqueeze(1)
+    index = torch.where(steps <= last, last - steps, steps)
+    return x.gather(1, index.unsqueeze(2).expand(-1, -1, x.size(2)))
+
+
+def last_step(x: Tensor, lengths: Tensor) -> Tensor:
+    """Output at the last real step of each sequence: [batch, features]."""
+    index = (lengths - 1).clamp(min=0).view(-1, 1, 1).expand(-1, 1, x.size(2))
+    return x.gather(1, index).squeeze(1)
+
+
+class MaskedRNN(nn.Module):
+    """Stacked, optionally bidirectional RNN; dropout between layers, never on the recurrence."""
+
+    def __init__(
+        self,
+        cell: str,
+        input_size: int,
+        hidden: int,
+        layers: int,
+        bidirectional: bool,
+        dropout: float,
+    ) -> None:
+        super().__init__()
+        rnn = _CELLS[cell]
+        self.bidirectional = bidirectional
+        self.dropout = nn.Dropout(dropout)
+        self.forward_layers = nn.ModuleList()
+        self.backward_layers = nn.ModuleList()
+        size = input_size
+        for _ in range(layers):
+            self.forward_layers.append(rnn(size, hidden, batch_first=True))
+            if bidirectional:
+                self.backward_layers.append(rnn(size, hidden, batch_first=True))
+            size = hidden * (2 if bidirectional else 1)
+        self.output_size = size
+        for layer in [*self.forward_layers, *self.backward_layers]:
+            init_forget_gate_bias(layer)
+
+    def forward(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        """Return (outputs [batch, seq, output_size], summary [batch, output_size])."""
+        for depth, forward_layer in enumerate(self.forward_layers):
+            if depth:
+                x = self.dropout(x)
+            out, _ = forward_layer(x)
+            if self.bidirectional:
+                back, _ = self.backward_layers[depth](reverse_within_length(x, lengths))
+                out = torch.cat([out, reverse_within_length(back, lengths)], dim=2)
+            x = out
+        hidden = self.forward_layers[0].hidden_size
+        summary = last_step(x[:, :, :hidden], lengths)
+        if self.bidirectional:
+            summary = torch.cat([summary, x[:, 0, hidden:]], dim=1)
+        return x, summary
+
+
+class RNNClassifier(nn.Module):
+    """Embedding → masked (Bi)RNN → [final states; masked max-pool] → linear logits."""
+
+    def __init__(self, arch: Architecture, vocab_size: int, num_classes: int) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, arch.embedding_dim, padding_idx=PAD_ID)
+        self.input_dropout = nn.Dropout(arch.dropout)
+        self.rnn = MaskedRNN(
+            arch.cell,
+            arch.embedding_dim,
+            arch.hidden_size,
+            arch.num_layers,
+            arch.bidirectional,
+            arch.dropout,
+        )
+        self.output_dropout = nn.Dropout(arch.dropout)
+        self.head = nn.Linear(2 * self.rnn.output_size, num_classes)
+
+    def forward(self, input_ids: Tensor, lengths: Tensor) -> Tensor:
+        outputs, summary = self.rnn(self.input_dropout(self.embedding(input_ids)), lengths)
+        steps = torch.arange(outputs.size(1), device=outputs.device).unsqueeze(0)
+        padded = (steps >= lengths.unsqueeze(1)).unsqueeze(2)
+        pooled = outputs.masked_fill(padded, -1e4).amax(dim=1)
+        return self.head(self.output_dropout(torch.cat([summary, pooled], dim=1)))
+
+
+class RNNLanguageModel(nn.Module):
+    """Word-level LM (Zaremba et al. 2014 style) with tied input/output embeddings when sizes match."""
+
+    def __init__(self, arch: Architecture, vocab_size: int) -> None:
+        super().__init__()
+        self.cell = arch.cell
+        self.embedding = nn.Embedding(vocab_size, arch.embedding_dim, padding_idx=PAD_ID)
+        self.dropout = nn.Dropout(arch.dropout)
+        self.rnn = _CELLS[arch.cell](
+            arch.embedding_dim,
+            arch.hidden_size,
+            num_layers=arch.num_layers,
+            dropout=arch.dropout if arch.num_layers > 1 else 0.0,
+            batch_first=True,
+        )
+        init_forget_gate_bias(self.rnn)
+        self.decoder = nn.Linear(arch.hidden_size, vocab_size)
+        if arch.tied_embeddings:
+            if arch.hidden_size != arch.embedding_dim:
+                raise ValueError("tied embeddings need hidden_size == embedding_dim")
+            self.decoder.weight = self.embedding.weight
+
+    def forward(self, input_ids: Tensor, state: tuple[Tensor, ...] | Tensor | None = None):
+        """Logits for every position [batch, seq, vocab] and the final recurrent state."""
+        outputs, state = self.rnn(self.dropout(self.embedding(input_ids)), state)
+        return self.decoder(self.dropout(outputs)), state
+
+
+class NextWordGraph(nn.Module):
+    """Serving graph for `model.onnx`: logits of the word after each prefix's last real token."""
+
+    def __init__(self, lm: RNNLanguageModel) -> None:
+        super().__init__()
+        self.lm = lm
+
+    def forward(self, input_ids: Tensor, lengths: Tensor) -> Tensor:
+        outputs, _ = self.lm.rnn(self.lm.embedding(input_ids))
+        return self.lm.decoder(last_step(outputs, lengths))
+
+
+class StepGraph(nn.Module):
+    """Serving graph for `step.onnx`: read a chunk from a given state, return logits and state."""
+
+    def __init__(self, lm: RNNLanguageModel) -> None:
+        super().__init__()
+        self.lm = lm
+
+    def forward(self, input_ids: Tensor, *state: Tensor):
+        recurrent = (state[0], state[1]) if self.lm.cell == "lstm" else state[0]
+        logits, new_state = self.lm(input_ids, recurrent)
+        if self.lm.cell == "lstm":
+            return logits, new_state[0], new_state[1]
+        return logits, new_state
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

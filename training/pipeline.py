@@ -1,0 +1,216 @@
+"""`train`: data → tokenizer → model → training → ONNX export → verified bundle on disk."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import platform
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime
+import tokenizers
+import torch
+
+from service.bundle import EOS_TOKEN, TOKENIZER_FILE, Architecture, BundleConfig, Task
+from service.text import TextEncoder
+from training.data import DataError, Example, carve_validation, read_dataset
+from training.defaults import TASK_DEFAULTS
+from training.evaluate import evaluate_bundle
+from training.export import export_classifier, export_language_model, mixed_length_sample
+from training.model import RNNClassifier, RNNLanguageModel, count_parameters
+from training.tokenizer import build_tokenizer
+from training.trainer import Hyperparameters, Split, Trainer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainOptions:
+    task: Task
+    data_format: str
+    data: Path
+    out: Path
+    valid_data: Path | None = None
+    name: str | None = None
+    valid_fraction: float = 0.1
+    device: str = "auto"
+    text_field: str = "text"
+    label_field: str = "label"
+    run_dir: Path | None = None
+    overrides: dict = field(default_factory=dict)  # any key of TASK_DEFAULTS
+
+
+def resolve_device(choice: str) -> torch.device:
+    if choice == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(choice)
+
+
+def _fingerprint(path: Path) -> str:
+    digest = hashlib.sha256()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for file in files:
+        digest.update(file.name.encode())
+        digest.update(file.read_bytes())
+    return digest.hexdigest()
+
+
+def _read(options: TrainOptions, path: Path, split: str) -> list[Example]:
+    return read_dataset(
+        options.data_format,
+        path,
+        split=split,
+        text_field=options.text_field,
+        label_field=options.label_field,
+    )
+
+
+def load_splits(options: TrainOptions, seed: int) -> tuple[list[Example], list[Example], str]:
+    examples = _read(options, options.data, "train")
+    if options.valid_data is not None:
+        split = "validation" if options.valid_data.is_dir() else "train"
+        return examples, _read(options, options.valid_data, split), str(options.valid_data)
+    train, validation = carve_validation(examples, options.valid_fraction, seed)
+    if not validation:
+        raise DataError(f"{options.data}: too few examples to hold out a validation split")
+    source = f"{options.valid_fraction:.0%} of the training data, stratified, seed {seed}"
+    return train, validation, source
+
+
+def train_bundle(options: TrainOptions) -> BundleConfig:
+    settings = {
+        **TASK_DEFAULTS[options.task],
+        **{k: v for k, v in options.overrides.items() if v is not None},
+    }
+    seed = settings.get("seed", 13)
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    device = resolve_device(options.device)
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+
+    train_examples, valid_examples, valid_source = load_splits(options, seed)
+    classifier = options.task.is_classifier
+    if classifier:
+        if any(e.label is None for e in train_examples):
+            raise DataError(f"{options.data}: the {options.task.value} task needs labelled data")
+        labels = sorted({e.label for e in train_examples})
+        if len(labels) < 2:
+            raise DataError(f"{options.data}: need at least two labels, found {labels}")
+        unknown = sorted({e.label for e in valid_examples} - set(labels))
+        if unknown:
+            raise DataError(f"validation labels not seen in training: {', '.join(unknown[:10])}")
+    else:
+        labels = []
+    log.info("data: %d training and %d validation examples", len(train_examples), len(valid_examples))
+
+    tokenizer = build_tokenizer(
+        (e.text for e in train_examples),
+        options.task,
+        settings["vocab_size"],
+        settings["min_frequency"],
+    )
+    max_length = settings["max_length"]
+    # Language-model training reads whole sentences up to max_length from their start.
+    encoder = TextEncoder(tokenizer, max_length, keep_tail=False)
+
+    def split_of(examples: list[Example]) -> Split:
+        ids = [e.ids for e in encoder.encode([x.text for x in examples])]
+        if not classifier:
+            return Split(ids)
+        index = {label: i for i, label in enumerate(labels)}
+        return Split(ids, np.array([index[e.label] for e in examples], dtype=np.int64))
+
+    train_split, valid_split = split_of(train_examples), split_of(valid_examples)
+    arch = Architecture(
+        cell=settings["cell"],
+        embedding_dim=settings["embedding_dim"],
+        hidden_size=settings["hidden_size"],
+        num_layers=settings["num_layers"],
+        bidirectional=settings["bidirectional"] and classifier,
+        dropout=settings["dropout"],
+        tied_embeddings=not classifier and settings["embedding_dim"] == settings["hidden_size"],
+    )
+    vocab_size = tokenizer.get_vocab_size()
+    model = (
+        RNNClassifier(arch, vocab_size, len(labels))
+        if classifier
+        else RNNLanguageModel(arch, vocab_size)
+    )
+    arch.parameters = count_parameters(model)
+    log.info("model: %s, %d parameters, vocabulary %d", arch.cell, arch.parameters, vocab_size)
+
+    hyper = Hyperparameters(
+        epochs=settings["epochs"],
+        batch_size=settings["batch_size"],
+        learning_rate=settings["learning_rate"],
+        weight_decay=settings["weight_decay"],
+        clip_norm=settings["clip_norm"],
+        patience=settings["patience"],
+        seed=seed,
+    )
+    trainer = Trainer(model, classifier, hyper, device, eos_id=tokenizer.token_to_id(EOS_TOKEN))
+    fit = trainer.fit(train_split, valid_split, options.run_dir)
+    model = trainer.model.cpu()
+
+    out = options.out
+    staging = out.parent / f".{out.name}.staging-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        tokenizer.save(str(staging / TOKENIZER_FILE))
+        sample = mixed_length_sample(valid_split.ids)
+        export_report = (
+            export_classifier(model, staging, sample)
+            if classifier
+            else export_language_model(model, staging, sample)
+        )
+        config = BundleConfig(
+            name=options.name or out.parent.name,
+            version=out.name,
+            task=options.task,
+            architecture=arch,
+            labels=labels,
+            max_sequence_length=max_length,
+            vocab_size=vocab_size,
+            export=export_report,
+            data={
+                "format": options.data_format,
+                "path": str(options.data),
+                "sha256": _fingerprint(options.data),
+                "train_examples": len(train_examples),
+                "validation_examples": len(valid_examples),
+                "validation_source": valid_source,
+            },
+            training={
+                "hyperparameters": settings,
+                "device": str(device),
+                "best_epoch": fit.best_epoch,
+                "epochs_run": len(fit.history),
+                "duration_s": round(fit.duration_s, 1),
+                "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            },
+            versions={
+                "torch": torch.__version__,
+                "onnx": onnx.__version__,
+                "onnxruntime": onnxruntime.__version__,
+                "tokenizers": tokenizers.__version__,
+                "python": platform.python_version(),
+            },
+        )
+        config.save(staging)
+        # The held-out metrics are measured on the exported graph, as the service will run it.
+        config.metrics = {"validation": evaluate_bundle(staging, valid_examples)}
+        config.save(staging)
+        if out.exists():
+            shutil.rmtree(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging.rename(out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return config

@@ -1,0 +1,219 @@
+"""The training loop: AdamW, one-cycle learning-rate schedule, gradient clipping, length-bucketed
+batches, early stopping on the validation metric with the best weights kept."""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from service.bundle import PAD_ID
+from training.batching import bucket_batches, pad
+from training.metrics import LanguageModelScore, classification_metrics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Hyperparameters:
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    weight_decay: float
+    clip_norm: float
+    patience: int
+    seed: int
+
+
+@dataclass
+class Split:
+    """Token ids per example and, for classifiers, label indices (None for a language model)."""
+
+    ids: list[list[int]]
+    labels: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+@dataclass
+class FitResult:
+    best_epoch: int
+    best_metrics: dict
+    history: list[dict] = field(default_factory=list)
+    duration_s: float = 0.0
+
+
+def _tensors(ids: list[list[int]], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    padded, lengths = pad(ids)
+    return torch.from_numpy(padded).to(device), torch.from_numpy(lengths).to(device)
+
+
+def _lm_targets(ids: torch.Tensor, lengths: torch.Tensor, eos_id: int) -> torch.Tensor:
+    """Next-token targets: ids shifted left, `<eos>` after the last real token, pad elsewhere."""
+    targets = torch.full_like(ids, PAD_ID)
+    targets[:, :-1] = ids[:, 1:]
+    targets[torch.arange(ids.size(0), device=ids.device), lengths - 1] = eos_id
+    return targets
+
+
+class Trainer:
+    def __init__(
+        self,
+        model: nn.Module,
+        classifier: bool,
+        hyper: Hyperparameters,
+        device: torch.device,
+        eos_id: int,
+    ) -> None:
+        self.model = model.to(device)
+        self.classifier = classifier
+        self.hyper = hyper
+        self.device = device
+        self.eos_id = eos_id
+        self.loss = nn.CrossEntropyLoss(ignore_index=PAD_ID if not classifier else -100)
+
+    def _batch_loss(self, ids: list[list[int]], labels: np.ndarray | None) -> tuple[torch.Tensor, int]:
+        input_ids, lengths = _tensors(ids, self.device)
+        if self.classifier:
+            target = torch.from_numpy(labels).to(self.device)
+            return self.loss(self.model(input_ids, lengths), target), len(ids)
+        logits, _ = self.model(input_ids)
+        targets = _lm_targets(input_ids, lengths, self.eos_id)
+        return self.loss(logits.reshape(-1, logits.size(-1)), targets.reshape(-1)), int(lengths.sum())
+
+    @torch.no_grad()
+    def evaluate(self, split: Split, batch_size: int = 256) -> dict:
+        self.model.eval()
+        if self.classifier:
+            predictions = np.zeros(len(split), dtype=np.int64)
+            for batch in bucket_batches([len(s) for s in split.ids], batch_size, shuffle=False):
+                input_ids, lengths = _tensors([split.ids[i] for i in batch], self.device)
+                predictions[batch] = self.model(input_ids, lengths).argmax(dim=1).cpu().numpy()
+            num_classes = self.model.head.out_features
+            return classification_metrics(split.labels, predictions, num_classes)
+        score = LanguageModelScore()
+        for batch in bucket_batches([len(s) for s in split.ids], batch_size, shuffle=False):
+            input_ids, lengths = _tensors([split.ids[i] for i in batch], self.device)
+            logits, _ = self.model(input_ids)
+            targets = _lm_targets(input_ids, lengths, self.eos_id)
+            real = targets != PAD_ID
+            log_probs = torch.log_softmax(logits[real], dim=-1).cpu().numpy()
+            score.add(log_probs, targets[real].cpu().numpy())
+        return score.result()
+
+    def _better(self, metrics: dict, best: dict | None) -> bool:
+        if best is None:
+            return True
+        if self.classifier:
+            return metrics["accuracy"] > best["accuracy"]
+        return metrics["perplexity"] < best["perplexity"]
+
+    def fit(self, train: Split, validation: Split, run_dir: Path | None = None) -> FitResult:
+        hyper = self.hyper
+        lengths = [len(s) for s in train.ids]
+        steps_per_epoch = math.ceil(len(train) / hyper.batch_size)
+        optimizer = torch.optim.AdamW(
+            self.model.parameters(), lr=hyper.learning_rate, weight_decay=hyper.weight_decay
+        )
+        schedule = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer,
+            max_lr=hyper.learning_rate,
+            total_steps=steps_per_epoch * hyper.epochs,
+            pct_start=0.1,
+            anneal_strategy="cos",
+        )
+        result = FitResult(best_epoch=0, best_metrics={})
+        best_state, best_metrics, stale = None, None, 0
+        started = time.perf_counter()
+        for epoch in range(1, hyper.epochs + 1):
+            self.model.train()
+            total_loss, total_items, epoch_start = 0.0, 0, time.perf_counter()
+            batches = bucket_batches(lengths, hyper.batch_size, shuffle=True, seed=hyper.seed + epoch)
+            bar = tqdm(
+                batches,
+                total=steps_per_epoch,
+                desc=f"epoch {epoch}",
+                leave=False,
+                mininterval=1.0,
+                disable=None,
+            )
+            for batch in bar:
+                labels = train.labels[batch] if train.labels is not None else None
+                loss, items = self._batch_loss([train.ids[i] for i in batch], labels)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                nn.utils.clip_grad_norm_(self.model.parameters(), hyper.clip_norm)
+                optimizer.step()
+                schedule.step()
+                total_loss += loss.item() * items
+                total_items += items
+                rate = total_items / max(1e-9, time.perf_counter() - epoch_start)
+                bar.set_postfix(loss=f"{total_loss / total_items:.4f}", items_per_s=f"{rate:.0f}")
+            metrics = self.evaluate(validation)
+            entry = {
+                "epoch": epoch,
+                "train_loss": total_loss / max(1, total_items),
+                "learning_rate": schedule.get_last_lr()[0],
+                "seconds": time.perf_counter() - epoch_start,
+                "validation": metrics,
+            }
+            result.history.append(entry)
+            log.info(
+                "epoch %d: train loss %.4f, validation %s",
+                epoch,
+                entry["train_loss"],
+                {k: round(v, 4) for k, v in metrics.items()},
+            )
+            if self._better(metrics, best_metrics):
+                best_state = copy.deepcopy(self.model.state_dict())
+                best_metrics, result.best_epoch, stale = metrics, epoch, 0
+            else:
+                stale += 1
+                if stale >= hyper.patience:
+                    log.info("early stop: no validation improvement for %d epoch(s)", stale)
+                    break
+        self.model.load_state_dict(best_state)
+        self.model.eval()
+        result.best_metrics = best_metrics or {}
+        result.duration_s = time.perf_counter() - started
+        if run_dir is not None:
+            write_history(run_dir, result, hyper)
+        return result
+
+
+def write_history(run_dir: Path, result: FitResult, hyper: Hyperparameters) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    record = {
+        "hyperparameters": asdict(hyper),
+        "best_epoch": result.best_epoch,
+        "best_validation": result.best_metrics,
+        "history": result.history,
+    }
+    (run_dir / "history.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:  # plots are a convenience; the JSON history is the record
+        return
+    epochs = [h["epoch"] for h in result.history]
+    key = "accuracy" if "accuracy" in result.best_metrics else "perplexity"
+    figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
+    left.plot(epochs, [h["train_loss"] for h in result.history], marker="o")
+    left.set(title="training loss", xlabel="epoch")
+    right.plot(epochs, [h["validation"][key] for h in result.history], marker="o", color="C1")
+    right.set(title=f"validation {key}", xlabel="epoch")
+    figure.tight_layout()
+    figure.savefig(run_dir / "curves.png", dpi=100)
+    plt.close(figure)
