@@ -7,7 +7,7 @@ PORT ?= 8000
 RUNTIME ?= cpu
 BIN := $(VENV)/bin
 
-.PHONY: serve test lint install install-dev clean
+.PHONY: serve test lint lint-deploy install install-dev clean image image-cpu stack-up stack-down
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,12 +28,40 @@ install-dev: $(VENV)/.installed-dev
 serve: install
 	RNNSERVE_HOST=$(HOST) RNNSERVE_PORT=$(PORT) $(BIN)/python -m service
 
-lint: install-dev
+lint: install-dev lint-deploy
 	$(BIN)/ruff check service training tests
 	$(BIN)/ruff format --check service training tests
 
+# Static checks of the deployment files (no Docker engine needed). The compose client comes from
+# Debian's docker-compose package when it can be installed; otherwise that one check is skipped.
+lint-deploy: install-dev
+	$(BIN)/hadolint Dockerfile
+	$(BIN)/yamllint -c .yamllint.yaml docker .hadolint.yaml
+	$(BIN)/kubernetes-validate --strict docker/k8s/deployment.yaml docker/k8s/service.yaml \
+		docker/k8s/hpa.yaml docker/k8s/pdb.yaml
+	@if ! command -v docker-compose >/dev/null && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		apt-get install -y -q docker-compose >/dev/null 2>&1 || \
+		{ apt-get update -q >/dev/null 2>&1 && apt-get install -y -q docker-compose >/dev/null 2>&1; } || true; fi
+	@if command -v docker-compose >/dev/null; then \
+		docker-compose -f docker/compose.yaml --profile gpu --profile cpu config -q && echo "compose file: valid"; \
+	else echo "compose file: not checked (no docker-compose client could be installed)"; fi
+
 test: lint
 	$(BIN)/python -m pytest -q
+
+image:
+	docker build -t rnnserve:gpu .
+
+image-cpu:
+	docker build --build-arg RUNTIME=cpu -t rnnserve:cpu .
+
+# PROFILE=gpu (NVIDIA runtime) or PROFILE=cpu
+PROFILE ?= gpu
+stack-up:
+	docker compose -p rnnserve -f docker/compose.yaml --profile $(PROFILE) up -d --build
+
+stack-down:
+	docker compose -p rnnserve -f docker/compose.yaml --profile $(PROFILE) down
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

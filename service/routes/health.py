@@ -1,4 +1,8 @@
-"""`GET /health`: what is loaded, on which execution provider, and what failed."""
+"""Health: `GET /health` (details) and the KServe v2 liveness/readiness probes.
+
+Ready means every bundle in the repository loaded and answered a warm-up batch; a bundle that
+failed to load keeps the service live (it serves the others) but not ready.
+"""
 
 from __future__ import annotations
 
@@ -12,14 +16,18 @@ from service.routes import dependencies
 
 router = APIRouter()
 
+Repository = Annotated[ModelRepository, Depends(dependencies.repository)]
+
+
+def is_ready(repository: ModelRepository) -> bool:
+    return bool(repository.all()) and not repository.failures
+
 
 @router.get("/health")
-async def health(
-    repository: Annotated[ModelRepository, Depends(dependencies.repository)],
-) -> JSONResponse:
+async def health(repository: Repository) -> JSONResponse:
     models = [m.describe() for m in repository.all()]
     providers = sorted({m["provider"] for m in models})
-    status = "ok" if models and not repository.failures else ("degraded" if models else "unavailable")
+    status = "ok" if is_ready(repository) else ("degraded" if models else "unavailable")
     body = {
         "status": status,
         "execution_providers": providers,
@@ -27,3 +35,14 @@ async def health(
         "failed": repository.failures,
     }
     return JSONResponse(body, status_code=200 if models else 503)
+
+
+@router.get("/v2/health/live")
+async def live() -> dict:
+    return {"live": True}
+
+
+@router.get("/v2/health/ready")
+async def ready(repository: Repository) -> JSONResponse:
+    ok = is_ready(repository)
+    return JSONResponse({"ready": ok}, status_code=200 if ok else 503)

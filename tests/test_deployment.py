@@ -1,0 +1,107 @@
+"""Deployment files agree with the code: every variable they set is read, every path exists."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import httpx
+import yaml
+
+from service.app import create_app
+from service.settings import Settings
+from tests.conftest import ROOT, Server
+
+PREFIX = Settings.model_config["env_prefix"]
+KNOWN = {PREFIX + name.upper() for name in Settings.model_fields}
+K8S = ROOT / "docker" / "k8s"
+
+
+def dockerfile_env() -> dict[str, str]:
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    pairs: dict[str, str] = {}
+    for line in text.splitlines():
+        if line.strip().startswith("ENV "):
+            pairs.update(re.findall(r"(\w+)=(\S+)", line))
+    return pairs
+
+
+def manifests() -> list[dict]:
+    return [doc for path in sorted(K8S.glob("*.yaml")) for doc in yaml.safe_load_all(path.read_text())]
+
+
+def test_dockerfile_sets_only_variables_the_service_reads() -> None:
+    ours = {k for k in dockerfile_env() if k.startswith(PREFIX)}
+    assert ours, "the image configures the service through RNNSERVE_* variables"
+    assert ours <= KNOWN, f"unknown: {ours - KNOWN}"
+
+
+def test_compose_and_kubernetes_set_only_known_variables() -> None:
+    compose = yaml.safe_load((ROOT / "docker" / "compose.yaml").read_text())
+    names = set()
+    for service in compose["services"].values():
+        names |= {k for k in service.get("environment", {}) if k.startswith(PREFIX)}
+    for doc in manifests():
+        if doc.get("kind") == "Deployment":
+            for container in doc["spec"]["template"]["spec"]["containers"]:
+                names |= {e["name"] for e in container.get("env", [])}
+    assert names and names <= KNOWN, f"unknown: {names - KNOWN}"
+
+
+def test_dockerfile_copies_what_exists_and_dockerignore_lets_it_through() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    sources = [
+        s
+        for line in re.findall(r"^COPY (?!--from)(?:--\S+ )*(.+)$", text, re.M)
+        for s in line.split()[:-1]
+    ]
+    allowed = {
+        line[1:].rstrip("/")
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.startswith("!")
+    }
+    for source in sources:
+        assert (ROOT / source).exists(), source
+        assert source.rstrip("/") in allowed, f"{source} is excluded by .dockerignore"
+    assert 'CMD ["python3", "-m", "service.healthcheck"]' in text
+    assert (ROOT / "service" / "healthcheck.py").is_file()
+
+
+def test_probe_and_scrape_paths_are_served(server: Server) -> None:
+    paths = {"/metrics"}
+    for doc in manifests():
+        if doc.get("kind") == "Deployment":
+            template = doc["spec"]["template"]
+            paths.add(template["metadata"]["annotations"]["prometheus.io/path"])
+            for container in template["spec"]["containers"]:
+                for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+                    paths.add(container[probe]["httpGet"]["path"])
+    prometheus = yaml.safe_load((ROOT / "docker" / "prometheus" / "prometheus.yml").read_text())
+    paths |= {job["metrics_path"] for job in prometheus["scrape_configs"]}
+    for path in paths:
+        assert httpx.get(server.url + path, timeout=10).status_code == 200, path
+
+
+def test_healthcheck_module_against_a_running_server(server: Server) -> None:
+    env = {"RNNSERVE_PORT": str(server.port), "RNNSERVE_HOST": "0.0.0.0", "PATH": "/usr/bin:/bin"}
+    ok = subprocess.run([sys.executable, "-m", "service.healthcheck"], cwd=ROOT, env=env, timeout=30)
+    assert ok.returncode == 0
+    env["RNNSERVE_PORT"] = "1"  # nothing listens there
+    down = subprocess.run([sys.executable, "-m", "service.healthcheck"], cwd=ROOT, env=env, timeout=30)
+    assert down.returncode == 1
+
+
+def test_dashboard_queries_use_exported_metric_names() -> None:
+    import json
+
+    dashboard = json.loads((ROOT / "docker" / "grafana" / "dashboards" / "rnnserve.json").read_text())
+    exprs = " ".join(t["expr"] for p in dashboard["panels"] for t in p["targets"])
+    used = set(re.findall(r"rnnserve_[a-z_]+", exprs))
+    exported = set()
+    for metric in create_app(Settings()).state.metrics.registry.collect():
+        exported |= {sample.name for sample in metric.samples} | {metric.name}
+        if metric.type == "counter":
+            exported.add(metric.name + "_total")
+    histogram_parts = {name + suffix for name in exported for suffix in ("_bucket", "_sum", "_count")}
+    assert used <= exported | histogram_parts, f"unknown metrics: {used - exported - histogram_parts}"
