@@ -12,7 +12,7 @@ from service.errors import install_error_handlers
 from service.metrics import Metrics
 from service.middleware import HttpMetricsMiddleware
 from service.repository import ModelRepository
-from service.routes import health, metrics, predict
+from service.routes import health, kserve, metrics, predict
 from service.settings import Settings
 
 log = logging.getLogger("service")
@@ -42,5 +42,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(predict.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    app.include_router(kserve.router)
     app.add_middleware(HttpMetricsMiddleware, metrics=app_metrics)
     return app

@@ -50,7 +50,10 @@ class InferenceFailed(ServiceError):
     error_type = "inference_failed"
 
 
-def error_body(error_type: str, message: str) -> dict:
+def error_body(request: Request, error_type: str, message: str) -> dict:
+    """`{"error": {"type", "message"}}`; KServe v2 routes use that protocol's `{"error": message}`."""
+    if request.url.path.startswith("/v2"):
+        return {"error": message}
     return {"error": {"type": error_type, "message": message}}
 
 
@@ -67,26 +70,30 @@ def _describe(errors: list[dict]) -> tuple[str, str]:
     return "invalid_request", "; ".join(parts)
 
 
-async def _service_error(_: Request, error: ServiceError) -> JSONResponse:
+async def _service_error(request: Request, error: ServiceError) -> JSONResponse:
     if error.status_code >= 500:
         log.warning("%s: %s", error.error_type, error.message)
-    return JSONResponse(error_body(error.error_type, error.message), error.status_code, error.headers)
+    return JSONResponse(
+        error_body(request, error.error_type, error.message), error.status_code, error.headers
+    )
 
 
-async def _validation_error(_: Request, error: RequestValidationError) -> JSONResponse:
+async def _validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
     error_type, message = _describe(list(error.errors()))
     status = 400 if error_type == "invalid_json" else 422
-    return JSONResponse(error_body(error_type, message), status)
+    return JSONResponse(error_body(request, error_type, message), status)
 
 
-async def _http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
+async def _http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
     error_type = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
-    return JSONResponse(error_body(error_type, str(error.detail)), error.status_code, error.headers)
+    return JSONResponse(
+        error_body(request, error_type, str(error.detail)), error.status_code, error.headers
+    )
 
 
-async def _unexpected(_: Request, error: Exception) -> JSONResponse:
+async def _unexpected(request: Request, error: Exception) -> JSONResponse:
     log.exception("unhandled error")
-    return JSONResponse(error_body("internal_error", "internal server error"), 500)
+    return JSONResponse(error_body(request, "internal_error", "internal server error"), 500)
 
 
 def install_error_handlers(app: FastAPI) -> None:

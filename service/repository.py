@@ -68,6 +68,9 @@ class ModelRepository:
     def all(self) -> list[ServedModel]:
         return [m for versions in self._models.values() for m in versions.values()]
 
+    def versions(self, name: str) -> list[str]:
+        return sorted(self._models.get(name, {}), key=version_key)
+
     def get(self, name: str, version: str | None = None) -> ServedModel:
         versions = self._models.get(name)
         if not versions:

@@ -44,6 +44,16 @@ def test_language_model_has_step_graph_and_perplexity(model_repository: Path) ->
     bundle = model_repository / "next-word" / "1"
     config = BundleConfig.load(bundle)
     assert (bundle / "step.onnx").is_file()
+    for graph_file in ("model.onnx", "step.onnx"):
+        graph = onnx.load(str(bundle / graph_file)).graph
+        for tensor in graph.input:
+            dims = [d.dim_param or d.dim_value for d in tensor.type.tensor_type.shape.dim]
+            symbolic = [d for d in dims if isinstance(d, str)]
+            assert len(symbolic) == (2 if tensor.name == "input_ids" else 1), (
+                graph_file,
+                tensor.name,
+                dims,
+            )
     assert config.architecture.tied_embeddings
     metrics = config.metrics["validation"]
     # A uniform guess over the vocabulary would score the vocabulary size.
@@ -136,6 +146,32 @@ def test_bad_data_is_a_clear_error(tmp_path: Path) -> None:
         check=False,
     )
     assert evaluate.returncode == 2 and "Traceback" not in evaluate.stderr
+
+
+def test_step_graph_runs_any_length_and_carries_state(model_repository: Path) -> None:
+    """Reading a sequence in two chunks with the state carried equals reading it at once."""
+    import onnxruntime as ort
+
+    bundle = model_repository / "next-word" / "1"
+    config = BundleConfig.load(bundle)
+    session = ort.InferenceSession(str(bundle / "step.onnx"), providers=["CPUExecutionProvider"])
+    layers, hidden = config.architecture.num_layers, config.architecture.hidden_size
+    ids = np.array([[2, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]], dtype=np.int64)  # a length no export used
+    zeros = np.zeros((layers, 1, hidden), dtype=np.float32)
+    names = [o.name for o in session.get_outputs()]
+    whole = session.run(None, {"input_ids": ids, "state_h": zeros, "state_c": zeros})
+    first = dict(
+        zip(
+            names,
+            session.run(None, {"input_ids": ids[:, :4], "state_h": zeros, "state_c": zeros}),
+            strict=True,
+        )
+    )
+    second = session.run(
+        None,
+        {"input_ids": ids[:, 4:], "state_h": first["next_state_h"], "state_c": first["next_state_c"]},
+    )
+    np.testing.assert_allclose(whole[0][:, 4:], second[0], atol=1e-4)
 
 
 def test_export_check_fails_loudly_on_mismatch() -> None:
