@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import logging
-
 import uvicorn
 
 from service.app import create_app
+from service.logs import configure_logging
 from service.settings import Settings
 
 
 def main() -> None:
     settings = Settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level, settings.log_format)
     uvicorn.run(
         create_app(settings),
         host=settings.host,
@@ -22,6 +19,7 @@ def main() -> None:
         log_level=settings.log_level,
         access_log=settings.access_log,
         timeout_graceful_shutdown=30,
+        log_config=None,  # keep the service's structured logging
     )
 
 

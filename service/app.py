@@ -6,13 +6,15 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from service.errors import install_error_handlers
 from service.metrics import Metrics
-from service.middleware import HttpMetricsMiddleware
+from service.middleware import BodyLimitMiddleware, HttpMetricsMiddleware, RequestContextMiddleware
 from service.repository import ModelRepository
 from service.routes import health, kserve, metrics, predict
+from service.security import require_api_key, require_api_key_for_health, require_api_key_for_metrics
 from service.settings import Settings
 
 log = logging.getLogger("service")
@@ -38,10 +40,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="rnnserve", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
     app.state.metrics = app_metrics
+    app.state.api_keys = [key.encode() for key in settings.api_key_list()]
     install_error_handlers(app)
-    app.include_router(predict.router)
-    app.include_router(health.router)
-    app.include_router(metrics.router)
-    app.include_router(kserve.router)
+    app.include_router(predict.router, dependencies=[Depends(require_api_key)])
+    app.include_router(kserve.router, dependencies=[Depends(require_api_key)])
+    app.include_router(health.router, dependencies=[Depends(require_api_key_for_health)])
+    app.include_router(metrics.router, dependencies=[Depends(require_api_key_for_metrics)])
+    # Added last runs first: request id → body limit → CORS → metrics → routes.
     app.add_middleware(HttpMetricsMiddleware, metrics=app_metrics)
+    origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
+    if origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["content-type", "authorization", "x-api-key", "x-request-id"],
+        )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)
     return app

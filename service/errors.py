@@ -45,6 +45,21 @@ class Overloaded(ServiceError):
     error_type = "overloaded"
 
 
+class Unauthorized(ServiceError):
+    status_code = 401
+    error_type = "unauthorized"
+
+
+class PayloadTooLarge(ServiceError):
+    status_code = 413
+    error_type = "payload_too_large"
+
+
+class DeadlineExceeded(ServiceError):
+    status_code = 504
+    error_type = "deadline_exceeded"
+
+
 class InferenceFailed(ServiceError):
     status_code = 500
     error_type = "inference_failed"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -10,6 +11,7 @@ import numpy as np
 
 from service.batcher import DynamicBatcher, pad_batch
 from service.bundle import INPUT_IDS, LENGTHS, LOGITS, MODEL_FILE, TOKENIZER_FILE, BundleConfig
+from service.errors import DeadlineExceeded, InvalidInput
 from service.metrics import Metrics
 from service.postprocess import classifier_output, next_word_output, softmax
 from service.runtime import active_provider, choose_providers, create_session
@@ -39,6 +41,8 @@ class ServedModel:
         self.session = create_session(directory / MODEL_FILE, providers, settings.intra_op_threads)
         self.provider = active_provider(self.session)
         self.vocabulary = [self.encoder.token(i) for i in range(config.vocab_size)]
+        self._timeout_s = settings.request_timeout_s or None
+        self._max_tokens = settings.max_tokens_per_request
         self._executor = ThreadPoolExecutor(settings.instances, thread_name_prefix=f"ort-{self.name}")
         serving = config.serving
         self.batcher = DynamicBatcher(
@@ -79,7 +83,16 @@ class ServedModel:
         self, texts: list[str], params: PredictParams
     ) -> list[ClassifierOutput | NextWordOutput]:
         encoded = self.encoder.encode(texts)
-        rows = await self.batcher.submit([e.ids for e in encoded])
+        tokens = sum(len(e.ids) for e in encoded)
+        if tokens > self._max_tokens:
+            raise InvalidInput(
+                f"inputs: {tokens} tokens exceed the limit of {self._max_tokens} per request"
+            )
+        try:
+            # Past the deadline the request's queued inputs are withdrawn, never computed.
+            rows = await asyncio.wait_for(self.batcher.submit([e.ids for e in encoded]), self._timeout_s)
+        except TimeoutError:
+            raise DeadlineExceeded(f"no answer within {self._timeout_s:g} s; retry later") from None
         if self.is_classifier:
             return [
                 classifier_output(row, self.config.labels, params.top_k, e.truncated)

@@ -29,9 +29,30 @@ class Settings(BaseSettings):
     instances: int = Field(1, ge=1, le=64, description="concurrent batches per model")
 
     # Request limits.
+    max_body_bytes: int = Field(1_048_576, ge=1024, description="larger bodies get 413")
     max_inputs_per_request: int = Field(256, ge=1)
     max_chars_per_input: int = Field(10_000, ge=1)
+    max_tokens_per_request: int = Field(16_384, ge=1, description="after truncation, summed over inputs")
     max_top_k: int = Field(100, ge=1)
+    request_timeout_s: float = Field(10.0, ge=0, description="inference deadline, 504 past it; 0: none")
 
-    access_log: bool = Field(False, description="uvicorn's per-request log lines")
+    # Security.
+    api_keys: str = Field("", description="comma-separated keys; empty: no authentication")
+    api_keys_file: Path | None = Field(None, description="one key per line")
+    auth_health: bool = Field(False, description="require a key on health routes too")
+    auth_metrics: bool = Field(False, description="require a key on /metrics too")
+    cors_origins: str = Field("", description="comma-separated allowed origins; empty: CORS off")
+
+    def api_key_list(self) -> list[str]:
+        keys = [k.strip() for k in self.api_keys.split(",") if k.strip()]
+        if self.api_keys_file is not None:
+            lines = self.api_keys_file.read_text(encoding="utf-8").splitlines()
+            keys += [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+        return keys
+
+    access_log: bool = Field(
+        False, description="uvicorn's own access log (the service logs requests itself)"
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["json", "text"] = "json"
+    log_request_texts: bool = Field(False, description="include input texts in logs (off: privacy)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
@@ -12,6 +13,8 @@ from service.repository import ModelRepository
 from service.routes import dependencies
 from service.schemas import PredictRequest, PredictResponse
 from service.settings import Settings
+
+log = logging.getLogger(__name__)
 
 router = APIRouter()
 
@@ -44,6 +47,8 @@ async def predict(
 ) -> PredictResponse:
     check_limits(request, settings)
     model = repository.get(request.model, request.version)
+    if settings.log_request_texts:
+        log.info("inputs", extra={"model": model.name, "texts": request.inputs})
     try:
         outputs = await model.predict(request.inputs, request.params)
     except ServiceError as error:
