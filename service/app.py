@@ -12,8 +12,10 @@ from fastapi.middleware.cors import CORSMiddleware
 from service.errors import install_error_handlers
 from service.metrics import Metrics
 from service.middleware import BodyLimitMiddleware, HttpMetricsMiddleware, RequestContextMiddleware
+from service.openapi import install_openapi
 from service.repository import ModelRepository
 from service.routes import health, kserve, metrics, predict
+from service.schemas import V2_ERROR_RESPONSES
 from service.security import require_api_key, require_api_key_for_health, require_api_key_for_metrics
 from service.settings import Settings
 
@@ -42,8 +44,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = app_metrics
     app.state.api_keys = [key.encode() for key in settings.api_key_list()]
     install_error_handlers(app)
+    install_openapi(app, settings)
     app.include_router(predict.router, dependencies=[Depends(require_api_key)])
-    app.include_router(kserve.router, dependencies=[Depends(require_api_key)])
+    app.include_router(
+        kserve.router, dependencies=[Depends(require_api_key)], responses=V2_ERROR_RESPONSES
+    )
     app.include_router(health.router, dependencies=[Depends(require_api_key_for_health)])
     app.include_router(metrics.router, dependencies=[Depends(require_api_key_for_metrics)])
     # Added last runs first: request id → body limit → CORS → metrics → routes.

@@ -72,6 +72,13 @@ def error_body(request: Request, error_type: str, message: str) -> dict:
     return {"error": {"type": error_type, "message": message}}
 
 
+PATTERN_MESSAGES = {
+    "inputs": "a text must hold a visible character and no NUL characters",
+    "model": "a name of up to 128 letters, digits, '.', '_' or '-'",
+    "version": "a name of up to 128 letters, digits, '.', '_' or '-'",
+}
+
+
 def _describe(errors: list[dict]) -> tuple[str, str]:
     """A readable message from pydantic's error list; non-JSON bodies get their own type."""
     if any(e.get("type") == "json_invalid" for e in errors):
@@ -80,8 +87,12 @@ def _describe(errors: list[dict]) -> tuple[str, str]:
         return "invalid_json", "request body must be a JSON object (Content-Type: application/json)"
     parts = []
     for error in errors[:5]:
-        where = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
-        parts.append(f"{where or 'body'}: {error.get('msg', 'invalid')}")
+        location = [str(p) for p in error.get("loc", ()) if p != "body"]
+        where = ".".join(location)
+        message = error.get("msg", "invalid")
+        if error.get("type") == "string_pattern_mismatch":
+            message = PATTERN_MESSAGES.get(location[0] if location else "", message)
+        parts.append(f"{where or 'body'}: {message}")
     return "invalid_request", "; ".join(parts)
 
 

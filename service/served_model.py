@@ -38,7 +38,12 @@ class ServedModel:
         providers = choose_providers(
             settings.execution_provider, settings.cuda_device_id, settings.cuda_mem_limit_bytes
         )
-        self.session = create_session(directory / MODEL_FILE, providers, settings.intra_op_threads)
+        self.session = create_session(
+            directory / MODEL_FILE,
+            providers,
+            settings.intra_op_threads,
+            allow_spinning=settings.ort_allow_spinning,
+        )
         self.provider = active_provider(self.session)
         self.vocabulary = [self.encoder.token(i) for i in range(config.vocab_size)]
         self._timeout_s = settings.request_timeout_s or None

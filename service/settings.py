@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     cuda_device_id: int = Field(0, ge=0)
     cuda_mem_limit_bytes: int = Field(0, ge=0, description="0: no limit")
     intra_op_threads: int = Field(0, ge=0, description="0: ONNX Runtime's choice (one per core)")
+    ort_allow_spinning: bool = Field(False, description="ONNX Runtime worker threads spin between runs")
     instances: int = Field(1, ge=1, le=64, description="concurrent batches per model")
 
     # Request limits.
@@ -52,6 +53,9 @@ class Settings(BaseSettings):
 
     access_log: bool = Field(
         False, description="uvicorn's own access log (the service logs requests itself)"
+    )
+    echo_route: bool = Field(
+        False, description="POST /echo: /predict's stack without a model (benchmarks)"
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "text"] = "json"

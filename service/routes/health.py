@@ -23,7 +23,7 @@ def is_ready(repository: ModelRepository) -> bool:
     return bool(repository.all()) and not repository.failures
 
 
-@router.get("/health")
+@router.get("/health", responses={503: {"description": "no model is loaded"}})
 async def health(repository: Repository) -> JSONResponse:
     models = [m.describe() for m in repository.all()]
     providers = sorted({m["provider"] for m in models})
@@ -42,7 +42,9 @@ async def live() -> dict:
     return {"live": True}
 
 
-@router.get("/v2/health/ready")
+@router.get(
+    "/v2/health/ready", responses={503: {"description": "not every bundle loaded and warmed up"}}
+)
 async def ready(repository: Repository) -> JSONResponse:
     ok = is_ready(repository)
     return JSONResponse({"ready": ok}, status_code=200 if ok else 503)
