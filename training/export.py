@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import torch
+from onnx import helper, numpy_helper
 
 from service.bundle import INPUT_IDS, LENGTHS, LOGITS, MODEL_FILE, STEP_MODEL_FILE
 from service.runtime import CPU, create_session
@@ -36,6 +37,29 @@ def _dynamic_inputs_ok(path: Path, dynamic: tuple) -> bool:
         if any(not dims[axis].dim_param for axis in axes):
             return False
     return True
+
+
+def share_transposed_weights(path: Path) -> None:
+    """Store a weight once when the graph also holds its transpose as a constant (tied embeddings
+    after the TorchScript exporter's constant folding): the copy becomes a `Transpose` node, which
+    ONNX Runtime folds again when it loads the graph."""
+    model = onnx.load(str(path))
+    matrices = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer if len(i.dims) == 2}
+    replaced = {}
+    for name, array in matrices.items():
+        for source, other in matrices.items():
+            fresh = source != name and source not in replaced
+            if fresh and array.shape == other.T.shape and np.array_equal(array, other.T):
+                replaced[name] = source
+                break
+    if not replaced:
+        return
+    kept = [i for i in model.graph.initializer if i.name not in replaced]
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(kept)
+    for index, (name, source) in enumerate(replaced.items()):
+        model.graph.node.insert(index, helper.make_node("Transpose", [source], [name], perm=[1, 0]))
+    onnx.save(model, str(path))
 
 
 def _export(
@@ -82,6 +106,7 @@ def _export(
         )
     if not _dynamic_inputs_ok(path, dynamic):
         raise ExportError(f"{path.name}: the exported graph has fixed batch or sequence axes")
+    share_transposed_weights(path)
 
 
 def _check(name: str, expected: list[np.ndarray], actual: list[np.ndarray]) -> float:
