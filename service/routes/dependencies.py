@@ -1,4 +1,4 @@
-"""Access to the lifespan-owned state from route handlers."""
+"""Access to the lifespan-owned state from route handlers (async: no thread-pool hop per request)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ from service.repository import ModelRepository
 from service.settings import Settings
 
 
-def repository(request: Request) -> ModelRepository:
+async def repository(request: Request) -> ModelRepository:
     return request.app.state.repository
 
 
-def metrics(request: Request) -> Metrics:
+async def metrics(request: Request) -> Metrics:
     return request.app.state.metrics
 
 
-def settings(request: Request) -> Settings:
+async def settings(request: Request) -> Settings:
     return request.app.state.settings
