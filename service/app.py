@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,7 +15,7 @@ from service.metrics import Metrics
 from service.middleware import BodyLimitMiddleware, HttpMetricsMiddleware, RequestContextMiddleware
 from service.openapi import install_openapi
 from service.repository import ModelRepository
-from service.routes import health, kserve, metrics, predict
+from service.routes import health, kserve, metrics, predict, reload
 from service.schemas import V2_ERROR_RESPONSES
 from service.security import require_api_key, require_api_key_for_health, require_api_key_for_metrics
 from service.settings import Settings
@@ -34,9 +35,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.repository = repository
         providers = sorted({m.provider for m in repository.all()})
         log.info("serving %d model version(s) on %s", len(repository.all()), ", ".join(providers) or "-")
+        watcher = None
+        if settings.watch_interval_s > 0:
+            watcher = asyncio.create_task(repository.watch(settings.watch_interval_s))
         try:
             yield
         finally:
+            if watcher is not None:
+                watcher.cancel()
             await repository.close()
 
     app = FastAPI(title="rnnserve", version="0.1.0", lifespan=lifespan)
@@ -46,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     install_openapi(app, settings)
     app.include_router(predict.router, dependencies=[Depends(require_api_key)])
+    app.include_router(reload.router, dependencies=[Depends(require_api_key)])
     app.include_router(
         kserve.router, dependencies=[Depends(require_api_key)], responses=V2_ERROR_RESPONSES
     )

@@ -16,6 +16,10 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
 
+    watch_interval_s: float = Field(
+        0, ge=0, description="rescan the repository every N s; 0: only POST /reload"
+    )
+
     # Batching defaults; a bundle's config.json `serving` section overrides them per model.
     max_batch_size: int = Field(64, ge=1, le=4096)
     max_batch_delay_ms: float = Field(2.0, ge=0, le=1000)

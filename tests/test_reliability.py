@@ -231,3 +231,18 @@ def test_sigterm_finishes_accepted_requests(model_repository: Path) -> None:
     assert len(results) == 64 and answered, results
     # Every request is either answered or was never accepted: no 5xx, no connection cut mid-answer.
     assert all(r == 200 or r == "ConnectError" for r in results), results
+
+
+def test_cors_is_off_by_default_and_configurable(
+    make_server, model_repository: Path, server: Server
+) -> None:
+    preflight = {"origin": "https://app.example", "access-control-request-method": "POST"}
+    default = httpx.options(f"{server.url}/predict", headers=preflight)
+    assert "access-control-allow-origin" not in default.headers
+    configured = make_server(model_repository, RNNSERVE_CORS_ORIGINS="https://app.example")
+    allowed = httpx.options(f"{configured.url}/predict", headers=preflight)
+    assert allowed.headers["access-control-allow-origin"] == "https://app.example"
+    other = httpx.options(
+        f"{configured.url}/predict", headers={**preflight, "origin": "https://evil.example"}
+    )
+    assert other.headers.get("access-control-allow-origin") != "https://evil.example"

@@ -20,14 +20,16 @@ Repository = Annotated[ModelRepository, Depends(dependencies.repository)]
 
 
 def is_ready(repository: ModelRepository) -> bool:
-    return bool(repository.all()) and not repository.failures
+    """Every model on disk has a version serving (a broken new version beside a serving one is
+    reported in /health but does not take the pod out of rotation)."""
+    return bool(repository.all()) and not repository.unserved_failures()
 
 
 @router.get("/health", responses={503: {"description": "no model is loaded"}})
 async def health(repository: Repository) -> JSONResponse:
     models = [m.describe() for m in repository.all()]
     providers = sorted({m["provider"] for m in models})
-    status = "ok" if is_ready(repository) else ("degraded" if models else "unavailable")
+    status = "ok" if models and not repository.failures else ("degraded" if models else "unavailable")
     body = {
         "status": status,
         "execution_providers": providers,
