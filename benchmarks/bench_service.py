@@ -207,9 +207,7 @@ def main() -> None:
         "",
         "| batch size | " + " | ".join(str(s) for s in ceiling) + " |",
         "| --- | " + " | ".join("---" for _ in ceiling) + " |",
-        "| ONNX Runtime alone, sequences/s | "
-        + " | ".join(f"{r:,.0f}" for r in ceiling.values())
-        + " |",
+        "| ONNX Runtime alone, sequences/s | " + " | ".join(f"{r:,.0f}" for r in ceiling.values()) + " |",
         "",
         "| 64 connections | requests/s | sequences/s | p50 ms | p99 ms | errors |",
         "| --- | --- | --- | --- | --- | --- |",

@@ -53,9 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_openapi(app, settings)
     app.include_router(predict.router, dependencies=[Depends(require_api_key)])
     app.include_router(reload.router, dependencies=[Depends(require_api_key)])
-    app.include_router(
-        kserve.router, dependencies=[Depends(require_api_key)], responses=V2_ERROR_RESPONSES
-    )
+    app.include_router(kserve.router, dependencies=[Depends(require_api_key)], responses=V2_ERROR_RESPONSES)
     app.include_router(health.router, dependencies=[Depends(require_api_key_for_health)])
     app.include_router(metrics.router, dependencies=[Depends(require_api_key_for_metrics)])
     # Added last runs first: request id → body limit → CORS → metrics → routes.

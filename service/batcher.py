@@ -34,9 +34,7 @@ MIN_RUN = 8
 
 
 class BatchObserver(Protocol):
-    def batch_done(
-        self, size: int, padded_fraction: float, queue_s: list[float], run_s: float
-    ) -> None: ...
+    def batch_done(self, size: int, padded_fraction: float, queue_s: list[float], run_s: float) -> None: ...
 
     def queue_depth(self, depth: int) -> None: ...
 
@@ -186,13 +184,9 @@ class DynamicBatcher:
             loop = asyncio.get_running_loop()
             sequences = [item.ids for item in live]
             try:
-                outputs, padded_fraction = await loop.run_in_executor(
-                    self._executor, self._run_runs, sequences
-                )
+                outputs, padded_fraction = await loop.run_in_executor(self._executor, self._run_runs, sequences)
             except Exception as error:  # one failed batch fails only its own requests
-                failure = InferenceFailed(
-                    f"inference failed for this batch: {type(error).__name__}: {error}"
-                )
+                failure = InferenceFailed(f"inference failed for this batch: {type(error).__name__}: {error}")
                 for item in live:
                     if not item.future.done():
                         item.future.set_exception(failure)

@@ -99,9 +99,7 @@ def _describe(errors: list[dict]) -> tuple[str, str]:
 async def _service_error(request: Request, error: ServiceError) -> JSONResponse:
     if error.status_code >= 500:
         log.warning("%s: %s", error.error_type, error.message)
-    return JSONResponse(
-        error_body(request, error.error_type, error.message), error.status_code, error.headers
-    )
+    return JSONResponse(error_body(request, error.error_type, error.message), error.status_code, error.headers)
 
 
 async def _validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -112,9 +110,7 @@ async def _validation_error(request: Request, error: RequestValidationError) -> 
 
 async def _http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
     error_type = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
-    return JSONResponse(
-        error_body(request, error_type, str(error.detail)), error.status_code, error.headers
-    )
+    return JSONResponse(error_body(request, error_type, str(error.detail)), error.status_code, error.headers)
 
 
 async def _unexpected(request: Request, error: Exception) -> JSONResponse:

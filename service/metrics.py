@@ -81,9 +81,7 @@ class Metrics:
         self.queue_depth_gauge = Gauge(
             "rnnserve_queue_depth", "Inputs waiting in the batch queue", ["model"], registry=r
         )
-        self.models_loaded = Gauge(
-            "rnnserve_models_loaded", "Model versions loaded and ready", registry=r
-        )
+        self.models_loaded = Gauge("rnnserve_models_loaded", "Model versions loaded and ready", registry=r)
         self.execution_provider = Gauge(
             "rnnserve_execution_provider_info",
             "ONNX Runtime execution provider per model (1 = in use)",

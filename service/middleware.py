@@ -75,9 +75,7 @@ class BodyLimitMiddleware:
     async def _reject(self, scope: Scope, send: Send) -> None:
         message = f"request body exceeds {self.max_bytes} bytes"
         is_v2 = scope["path"].startswith("/v2")
-        body = (
-            {"error": message} if is_v2 else {"error": {"type": "payload_too_large", "message": message}}
-        )
+        body = {"error": message} if is_v2 else {"error": {"type": "payload_too_large", "message": message}}
         payload = json.dumps(body).encode()
         await send(
             {

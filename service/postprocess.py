@@ -28,8 +28,7 @@ def classifier_output(
     alternatives = None
     if top_k is not None:
         alternatives = [
-            Scored(label=labels[i], score=float(probabilities[i]))
-            for i in top_indices(probabilities, top_k)
+            Scored(label=labels[i], score=float(probabilities[i])) for i in top_indices(probabilities, top_k)
         ]
     return ClassifierOutput(
         label=labels[best],
@@ -39,9 +38,7 @@ def classifier_output(
     )
 
 
-def next_word_output(
-    probabilities: np.ndarray, vocabulary: list[str], top_k: int, truncated: bool
-) -> NextWordOutput:
+def next_word_output(probabilities: np.ndarray, vocabulary: list[str], top_k: int, truncated: bool) -> NextWordOutput:
     """Best next words; `<pad>` and `<bos>` are never suggestions (`<eos>` and `<unk>` may be)."""
     candidates = top_indices(probabilities, top_k + len(SPECIAL_TOKENS))
     words = [i for i in candidates if vocabulary[i] not in ("<pad>", "<bos>")][:top_k]

@@ -159,9 +159,7 @@ class ModelRepository:
 
     def unserved_failures(self) -> dict[str, str]:
         """Failed bundles of models that have no version serving at all."""
-        return {
-            key: why for key, why in self.failures.items() if key.split("/", 1)[0] not in self._models
-        }
+        return {key: why for key, why in self.failures.items() if key.split("/", 1)[0] not in self._models}
 
     def versions(self, name: str) -> list[str]:
         return sorted(self._models.get(name, {}), key=version_key)
@@ -174,7 +172,5 @@ class ModelRepository:
         if version is None:
             return versions[max(versions, key=version_key)]
         if version not in versions:
-            raise ModelNotFound(
-                f"model {name!r} has no version {version!r} (versions: {', '.join(sorted(versions))})"
-            )
+            raise ModelNotFound(f"model {name!r} has no version {version!r} (versions: {', '.join(sorted(versions))})")
         return versions[version]

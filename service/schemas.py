@@ -14,9 +14,7 @@ Text = Annotated[str, Field(pattern=r"^[^\x00]*[^\s\x00][^\x00]*$")]
 class PredictParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    top_k: int | None = Field(
-        default=None, ge=1, le=1000, description="alternatives per input (next-word default 5)"
-    )
+    top_k: int | None = Field(default=None, ge=1, le=1000, description="alternatives per input (next-word default 5)")
 
 
 class PredictRequest(BaseModel):

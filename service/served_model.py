@@ -25,9 +25,7 @@ DEFAULT_NEXT_WORDS = 5
 
 
 class ServedModel:
-    def __init__(
-        self, directory: Path, config: BundleConfig, settings: Settings, metrics: Metrics
-    ) -> None:
+    def __init__(self, directory: Path, config: BundleConfig, settings: Settings, metrics: Metrics) -> None:
         self.directory = directory
         self.config = config
         self.name, self.version = config.name, config.version
@@ -55,9 +53,7 @@ class ServedModel:
             self._executor,
             max_batch_size=serving.max_batch_size or settings.max_batch_size,
             max_delay_s=(
-                serving.max_batch_delay_ms
-                if serving.max_batch_delay_ms is not None
-                else settings.max_batch_delay_ms
+                serving.max_batch_delay_ms if serving.max_batch_delay_ms is not None else settings.max_batch_delay_ms
             )
             / 1000.0,
             max_queue_size=settings.max_queue_size,
@@ -84,15 +80,11 @@ class ServedModel:
         await self.batcher.stop()
         self._executor.shutdown(wait=True)
 
-    async def predict(
-        self, texts: list[str], params: PredictParams
-    ) -> list[ClassifierOutput | NextWordOutput]:
+    async def predict(self, texts: list[str], params: PredictParams) -> list[ClassifierOutput | NextWordOutput]:
         encoded = self.encoder.encode(texts)
         tokens = sum(len(e.ids) for e in encoded)
         if tokens > self._max_tokens:
-            raise InvalidInput(
-                f"inputs: {tokens} tokens exceed the limit of {self._max_tokens} per request"
-            )
+            raise InvalidInput(f"inputs: {tokens} tokens exceed the limit of {self._max_tokens} per request")
         try:
             # Past the deadline the request's queued inputs are withdrawn, never computed.
             rows = await asyncio.wait_for(self.batcher.submit([e.ids for e in encoded]), self._timeout_s)
@@ -105,8 +97,7 @@ class ServedModel:
             ]
         top_k = params.top_k or DEFAULT_NEXT_WORDS
         return [
-            next_word_output(row, self.vocabulary, top_k, e.truncated)
-            for row, e in zip(rows, encoded, strict=True)
+            next_word_output(row, self.vocabulary, top_k, e.truncated) for row, e in zip(rows, encoded, strict=True)
         ]
 
     def describe(self) -> dict:

@@ -16,9 +16,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
 
-    watch_interval_s: float = Field(
-        0, ge=0, description="rescan the repository every N s; 0: only POST /reload"
-    )
+    watch_interval_s: float = Field(0, ge=0, description="rescan the repository every N s; 0: only POST /reload")
 
     # Batching defaults; a bundle's config.json `serving` section overrides them per model.
     max_batch_size: int = Field(64, ge=1, le=4096)
@@ -55,12 +53,8 @@ class Settings(BaseSettings):
             keys += [line.strip() for line in lines if line.strip() and not line.startswith("#")]
         return keys
 
-    access_log: bool = Field(
-        False, description="uvicorn's own access log (the service logs requests itself)"
-    )
-    echo_route: bool = Field(
-        False, description="POST /echo: /predict's stack without a model (benchmarks)"
-    )
+    access_log: bool = Field(False, description="uvicorn's own access log (the service logs requests itself)")
+    echo_route: bool = Field(False, description="POST /echo: /predict's stack without a model (benchmarks)")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "text"] = "json"
     log_request_texts: bool = Field(False, description="include input texts in logs (off: privacy)")

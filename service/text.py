@@ -40,11 +40,7 @@ class TextEncoder:
             ids = encoding.ids
             truncated = len(ids) > self.max_length
             if truncated:
-                ids = (
-                    [ids[0], *ids[len(ids) - self.max_length + 1 :]]
-                    if self.keep_tail
-                    else ids[: self.max_length]
-                )
+                ids = [ids[0], *ids[len(ids) - self.max_length + 1 :]] if self.keep_tail else ids[: self.max_length]
             results.append(Encoded(ids or [self.unk_id], truncated))
         return results
 

@@ -75,9 +75,7 @@ def write_snips(directory: Path, count: int = 300, latin1_intent: str = "music")
     for text, intent in intent_rows(count):
         words = text.split(" ", 1)
         pieces = (
-            [{"text": words[0] + " "}, {"text": words[1], "entity": "thing"}]
-            if len(words) > 1
-            else [{"text": text}]
+            [{"text": words[0] + " "}, {"text": words[1], "entity": "thing"}] if len(words) > 1 else [{"text": text}]
         )
         by_intent.setdefault(intent, []).append({"data": pieces})
     by_intent[latin1_intent].append({"data": [{"text": "play café music by beyoncé"}]})

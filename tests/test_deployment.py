@@ -51,15 +51,9 @@ def test_compose_and_kubernetes_set_only_known_variables() -> None:
 
 def test_dockerfile_copies_what_exists_and_dockerignore_lets_it_through() -> None:
     text = (ROOT / "Dockerfile").read_text()
-    sources = [
-        s
-        for line in re.findall(r"^COPY (?!--from)(?:--\S+ )*(.+)$", text, re.M)
-        for s in line.split()[:-1]
-    ]
+    sources = [s for line in re.findall(r"^COPY (?!--from)(?:--\S+ )*(.+)$", text, re.M) for s in line.split()[:-1]]
     allowed = {
-        line[1:].rstrip("/")
-        for line in (ROOT / ".dockerignore").read_text().splitlines()
-        if line.startswith("!")
+        line[1:].rstrip("/") for line in (ROOT / ".dockerignore").read_text().splitlines() if line.startswith("!")
     }
     for source in sources:
         assert (ROOT / source).exists(), source

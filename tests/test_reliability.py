@@ -50,9 +50,7 @@ SENTIMENT = {"model": "sentiment", "inputs": ["the movie was great"]}
 def test_api_keys(make_server, model_repository: Path, tmp_path: Path) -> None:
     key_file = tmp_path / "keys"
     key_file.write_text("# team keys\nfrom-file\n")
-    server = make_server(
-        model_repository, RNNSERVE_API_KEYS="k1, k2", RNNSERVE_API_KEYS_FILE=str(key_file)
-    )
+    server = make_server(model_repository, RNNSERVE_API_KEYS="k1, k2", RNNSERVE_API_KEYS_FILE=str(key_file))
     missing = post(server, SENTIMENT)
     assert missing.status_code == 401 and missing.headers["www-authenticate"] == "Bearer"
     assert post(server, SENTIMENT, **{"x-api-key": "wrong"}).json()["error"]["type"] == "unauthorized"
@@ -93,17 +91,12 @@ def test_limits(make_server, model_repository: Path) -> None:
             yield b"a" * 1000
         yield b'"]}'
 
-    chunked = httpx.post(
-        f"{server.url}/predict", content=chunks(), headers={"content-type": "application/json"}
-    )
+    chunked = httpx.post(f"{server.url}/predict", content=chunks(), headers={"content-type": "application/json"})
     assert chunked.status_code == 413
     many = post(server, {"model": "sentiment", "inputs": ["good"] * 5})
     assert many.status_code == 422 and "limit of 4" in many.json()["error"]["message"]
     tokens = post(server, {"model": "sentiment", "inputs": ["one two three four five six seven"] * 2})
-    assert (
-        tokens.status_code == 422
-        and "tokens exceed the limit of 12" in tokens.json()["error"]["message"]
-    )
+    assert tokens.status_code == 422 and "tokens exceed the limit of 12" in tokens.json()["error"]["message"]
     chars = post(server, {"model": "sentiment", "inputs": ["x" * 501]})
     assert chars.status_code == 422 and "characters" in chars.json()["error"]["message"]
     assert post(server, SENTIMENT).status_code == 200
@@ -142,9 +135,7 @@ def _copy_repository(source: Path, target: Path, names: list[str]) -> Path:
     return target
 
 
-def test_broken_bundle_is_reported_and_others_serve(
-    make_server, model_repository: Path, tmp_path: Path
-) -> None:
+def test_broken_bundle_is_reported_and_others_serve(make_server, model_repository: Path, tmp_path: Path) -> None:
     repo = _copy_repository(model_repository, tmp_path / "repo", ["sentiment", "intent"])
     (repo / "intent" / "1" / "model.onnx").write_bytes(b"not an onnx model")
     server = make_server(repo)
@@ -187,9 +178,7 @@ def _faulty_bundle(model_repository: Path, target: Path) -> str:
     return next(word for word, index in vocab.items() if index >= rows and word.isalpha())
 
 
-def test_failing_batch_fails_only_its_requests(
-    make_server, model_repository: Path, tmp_path: Path
-) -> None:
+def test_failing_batch_fails_only_its_requests(make_server, model_repository: Path, tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     word = _faulty_bundle(model_repository, repo)
     server = make_server(repo, RNNSERVE_MAX_BATCH_DELAY_MS="0")
@@ -211,9 +200,7 @@ def test_sigterm_finishes_accepted_requests(model_repository: Path) -> None:
 
             async def one() -> object:
                 try:
-                    return (
-                        await http.post("/predict", json={"model": "sentiment", "inputs": texts})
-                    ).status_code
+                    return (await http.post("/predict", json={"model": "sentiment", "inputs": texts})).status_code
                 except httpx.TransportError as error:
                     return type(error).__name__
 
@@ -233,16 +220,12 @@ def test_sigterm_finishes_accepted_requests(model_repository: Path) -> None:
     assert all(r == 200 or r == "ConnectError" for r in results), results
 
 
-def test_cors_is_off_by_default_and_configurable(
-    make_server, model_repository: Path, server: Server
-) -> None:
+def test_cors_is_off_by_default_and_configurable(make_server, model_repository: Path, server: Server) -> None:
     preflight = {"origin": "https://app.example", "access-control-request-method": "POST"}
     default = httpx.options(f"{server.url}/predict", headers=preflight)
     assert "access-control-allow-origin" not in default.headers
     configured = make_server(model_repository, RNNSERVE_CORS_ORIGINS="https://app.example")
     allowed = httpx.options(f"{configured.url}/predict", headers=preflight)
     assert allowed.headers["access-control-allow-origin"] == "https://app.example"
-    other = httpx.options(
-        f"{configured.url}/predict", headers={**preflight, "origin": "https://evil.example"}
-    )
+    other = httpx.options(f"{configured.url}/predict", headers={**preflight, "origin": "https://evil.example"})
     assert other.headers.get("access-control-allow-origin") != "https://evil.example"

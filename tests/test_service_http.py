@@ -118,9 +118,7 @@ def test_concurrent_requests_come_back_matched(server: Server) -> None:
         ),
     ],
 )
-def test_invalid_requests_get_clear_4xx(
-    client: httpx.Client, body, status, error_type, fragment
-) -> None:
+def test_invalid_requests_get_clear_4xx(client: httpx.Client, body, status, error_type, fragment) -> None:
     response = client.post("/predict", json=body)
     assert response.status_code == status, response.text
     error = response.json()["error"]
@@ -128,15 +126,11 @@ def test_invalid_requests_get_clear_4xx(
 
 
 def test_non_json_body(client: httpx.Client) -> None:
-    response = client.post(
-        "/predict", content=b"{not json", headers={"content-type": "application/json"}
-    )
+    response = client.post("/predict", content=b"{not json", headers={"content-type": "application/json"})
     assert response.status_code == 400 and response.json()["error"]["type"] == "invalid_json"
     response = client.post("/predict", content=b"plain words", headers={"content-type": "text/plain"})
     assert response.status_code == 400 and "JSON object" in response.json()["error"]["message"]
-    response = client.post(
-        "/predict", content=b"\xff\xfe\x00", headers={"content-type": "application/json"}
-    )
+    response = client.post("/predict", content=b"\xff\xfe\x00", headers={"content-type": "application/json"})
     assert response.status_code == 400
 
 

@@ -10,9 +10,7 @@ from service.batcher import pad_batch as pad
 __all__ = ["bucket_batches", "pad"]
 
 
-def bucket_batches(
-    lengths: Sequence[int], batch_size: int, shuffle: bool, seed: int = 0
-) -> Iterator[list[int]]:
+def bucket_batches(lengths: Sequence[int], batch_size: int, shuffle: bool, seed: int = 0) -> Iterator[list[int]]:
     """Batches of indices of similar length, so that little work goes to padding.
 
     With `shuffle`, lengths are jittered before sorting and the batch order is shuffled, so that

@@ -19,14 +19,10 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, num_classes: 
     true_positive = np.diag(matrix).astype(float)
     predicted = matrix.sum(axis=0).astype(float)
     actual = matrix.sum(axis=1).astype(float)
-    precision = np.divide(
-        true_positive, predicted, out=np.zeros_like(true_positive), where=predicted > 0
-    )
+    precision = np.divide(true_positive, predicted, out=np.zeros_like(true_positive), where=predicted > 0)
     recall = np.divide(true_positive, actual, out=np.zeros_like(true_positive), where=actual > 0)
     denominator = precision + recall
-    f1 = np.divide(
-        2 * precision * recall, denominator, out=np.zeros_like(denominator), where=denominator > 0
-    )
+    f1 = np.divide(2 * precision * recall, denominator, out=np.zeros_like(denominator), where=denominator > 0)
     present = actual > 0  # classes absent from the split do not drag the macro average down
     return {
         "accuracy": float(true_positive.sum() / max(1, len(y_true))),

@@ -137,11 +137,7 @@ def train_bundle(options: TrainOptions) -> BundleConfig:
         tied_embeddings=not classifier and settings["embedding_dim"] == settings["hidden_size"],
     )
     vocab_size = tokenizer.get_vocab_size()
-    model = (
-        RNNClassifier(arch, vocab_size, len(labels))
-        if classifier
-        else RNNLanguageModel(arch, vocab_size)
-    )
+    model = RNNClassifier(arch, vocab_size, len(labels)) if classifier else RNNLanguageModel(arch, vocab_size)
     arch.parameters = count_parameters(model)
     log.info("model: %s, %d parameters, vocabulary %d", arch.cell, arch.parameters, vocab_size)
 
@@ -166,9 +162,7 @@ def train_bundle(options: TrainOptions) -> BundleConfig:
         tokenizer.save(str(staging / TOKENIZER_FILE))
         sample = mixed_length_sample(valid_split.ids)
         export_report = (
-            export_classifier(model, staging, sample)
-            if classifier
-            else export_language_model(model, staging, sample)
+            export_classifier(model, staging, sample) if classifier else export_language_model(model, staging, sample)
         )
         config = BundleConfig(
             name=options.name or out.parent.name,

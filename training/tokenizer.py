@@ -25,9 +25,7 @@ def build_tokenizer(texts: Iterable[str], task: Task, vocab_size: int, min_frequ
         tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
     else:
         tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    trainer = WordLevelTrainer(
-        vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=list(SPECIAL_TOKENS)
-    )
+    trainer = WordLevelTrainer(vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=list(SPECIAL_TOKENS))
     # A corpus word spelled like a special token (PTB writes `<unk>`) must not be counted as a
     # word: the trainer would give it a second id. It still encodes to the reserved id.
     reserved = set(SPECIAL_TOKENS)
@@ -35,9 +33,7 @@ def build_tokenizer(texts: Iterable[str], task: Task, vocab_size: int, min_frequ
     tokenizer.train_from_iterator(words, trainer)
     if not task.is_classifier:
         bos_id = tokenizer.token_to_id(BOS_TOKEN)
-        tokenizer.post_processor = TemplateProcessing(
-            single=f"{BOS_TOKEN} $A", special_tokens=[(BOS_TOKEN, bos_id)]
-        )
+        tokenizer.post_processor = TemplateProcessing(single=f"{BOS_TOKEN} $A", special_tokens=[(BOS_TOKEN, bos_id)])
     for index, token in enumerate(SPECIAL_TOKENS):
         assert tokenizer.token_to_id(token) == index, "special tokens must take the first ids"
     return tokenizer

@@ -122,9 +122,7 @@ class Trainer:
         hyper = self.hyper
         lengths = [len(s) for s in train.ids]
         steps_per_epoch = math.ceil(len(train) / hyper.batch_size)
-        optimizer = torch.optim.AdamW(
-            self.model.parameters(), lr=hyper.learning_rate, weight_decay=hyper.weight_decay
-        )
+        optimizer = torch.optim.AdamW(self.model.parameters(), lr=hyper.learning_rate, weight_decay=hyper.weight_decay)
         schedule = torch.optim.lr_scheduler.OneCycleLR(
             optimizer,
             max_lr=hyper.learning_rate,

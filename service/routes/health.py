@@ -44,9 +44,7 @@ async def live() -> dict:
     return {"live": True}
 
 
-@router.get(
-    "/v2/health/ready", responses={503: {"description": "not every bundle loaded and warmed up"}}
-)
+@router.get("/v2/health/ready", responses={503: {"description": "not every bundle loaded and warmed up"}})
 async def ready(repository: Repository) -> JSONResponse:
     ok = is_ready(repository)
     return JSONResponse({"ready": ok}, status_code=200 if ok else 503)

@@ -59,9 +59,7 @@ def _texts(request: InferRequest) -> list[str]:
         raise InvalidInput(f"input {tensor.name!r}: shape must be [n] or [n, 1], got {tensor.shape}")
     data = [x for row in tensor.data for x in (row if isinstance(row, list) else [row])]
     if len(data) != math.prod(tensor.shape):
-        raise InvalidInput(
-            f"input {tensor.name!r}: {len(data)} elements do not fill shape {tensor.shape}"
-        )
+        raise InvalidInput(f"input {tensor.name!r}: {len(data)} elements do not fill shape {tensor.shape}")
     if not data:
         raise InvalidInput(f"input {tensor.name!r}: no texts")
     if not all(isinstance(x, str) for x in data):

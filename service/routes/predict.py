@@ -21,14 +21,11 @@ router = APIRouter()
 
 def check_limits(request: PredictRequest, settings: Settings) -> None:
     if len(request.inputs) > settings.max_inputs_per_request:
-        raise InvalidInput(
-            f"inputs: {len(request.inputs)} texts exceed the limit of {settings.max_inputs_per_request}"
-        )
+        raise InvalidInput(f"inputs: {len(request.inputs)} texts exceed the limit of {settings.max_inputs_per_request}")
     for index, text in enumerate(request.inputs):
         if len(text) > settings.max_chars_per_input:
             raise InvalidInput(
-                f"inputs[{index}]: {len(text)} characters exceed the limit "
-                f"of {settings.max_chars_per_input}"
+                f"inputs[{index}]: {len(text)} characters exceed the limit of {settings.max_chars_per_input}"
             )
     if request.params.top_k is not None and request.params.top_k > settings.max_top_k:
         raise InvalidInput(f"params.top_k: at most {settings.max_top_k}")
@@ -60,9 +57,7 @@ async def predict(
     return PredictResponse(model=model.name, version=model.version, outputs=outputs)
 
 
-@router.post(
-    "/echo", response_model=PredictResponse, response_model_exclude_none=True, include_in_schema=False
-)
+@router.post("/echo", response_model=PredictResponse, response_model_exclude_none=True, include_in_schema=False)
 async def echo(
     request: PredictRequest, settings: Annotated[Settings, Depends(dependencies.settings)]
 ) -> PredictResponse:

@@ -113,9 +113,7 @@ def read_snips(path: Path, split: str = "train", **_: str) -> list[Example]:
                 try:
                     text = "".join(piece["text"] for piece in utterance["data"]).strip()
                 except (KeyError, TypeError) as error:
-                    raise DataError(
-                        f"{file}: utterance {index} of {intent!r} lacks data[].text"
-                    ) from error
+                    raise DataError(f"{file}: utterance {index} of {intent!r} lacks data[].text") from error
                 if text:
                     examples.append(Example(" ".join(text.split()), intent))
     return examples

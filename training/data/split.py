@@ -8,9 +8,7 @@ from collections import defaultdict
 from training.data.readers import Example
 
 
-def carve_validation(
-    examples: list[Example], fraction: float, seed: int
-) -> tuple[list[Example], list[Example]]:
+def carve_validation(examples: list[Example], fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
     """Return (train, validation); each label keeps its share in both parts."""
     groups: dict[str | None, list[Example]] = defaultdict(list)
     for example in examples:
