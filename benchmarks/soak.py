@@ -132,8 +132,8 @@ def main() -> None:
             "execution provider, wrk (1 thread, 64 connections) on the same machine; requests cycle over "
             "sentiment, intent and next-word, three single-text requests to one 16-text request.",
             "",
-            "| requests answered (wrk) | per second | answered by status (service metrics) | in flight when wrk stopped "
-            "| lost | p99 ms | RSS at start / after warm-up / end (MB) |",
+            "| requests answered (wrk) | per second | answered by status (service metrics) | in flight when wrk"
+            " stopped | lost | p99 ms | RSS at start / after warm-up / end (MB) |",
             "| --- | --- | --- | --- | --- | --- | --- |",
             f"| {result['requests']:,} | {result['requests'] / result['seconds']:,.0f} | "
             f"{statuses} | {in_flight_at_stop} | {lost} | {result['p99_ms']:.1f} | "
