@@ -5,7 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from service.bundle import SPECIAL_TOKENS
-from service.schemas import ClassifierOutput, NextWordOutput, Scored, ScoredToken
+
+# Answers are plain dicts shaped as `service.schemas.ClassifierOutput` / `NextWordOutput` (which
+# document them): built once and serialised once, with no model validation on the hot path.
+Output = dict
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -21,28 +24,21 @@ def top_indices(scores: np.ndarray, k: int) -> np.ndarray:
     return part[np.argsort(-scores[part], kind="stable")]
 
 
-def classifier_output(
-    probabilities: np.ndarray, labels: list[str], top_k: int | None, truncated: bool
-) -> ClassifierOutput:
+def classifier_output(probabilities: np.ndarray, labels: list[str], top_k: int | None, truncated: bool) -> Output:
     best = int(probabilities.argmax())
-    alternatives = None
+    output: Output = {"label": labels[best], "score": float(probabilities[best]), "truncated": truncated}
     if top_k is not None:
-        alternatives = [
-            Scored(label=labels[i], score=float(probabilities[i])) for i in top_indices(probabilities, top_k)
+        output["alternatives"] = [
+            {"label": labels[i], "score": float(probabilities[i])} for i in top_indices(probabilities, top_k)
         ]
-    return ClassifierOutput(
-        label=labels[best],
-        score=float(probabilities[best]),
-        alternatives=alternatives,
-        truncated=truncated,
-    )
+    return output
 
 
-def next_word_output(probabilities: np.ndarray, vocabulary: list[str], top_k: int, truncated: bool) -> NextWordOutput:
+def next_word_output(probabilities: np.ndarray, vocabulary: list[str], top_k: int, truncated: bool) -> Output:
     """Best next words; `<pad>` and `<bos>` are never suggestions (`<eos>` and `<unk>` may be)."""
     candidates = top_indices(probabilities, top_k + len(SPECIAL_TOKENS))
     words = [i for i in candidates if vocabulary[i] not in ("<pad>", "<bos>")][:top_k]
-    return NextWordOutput(
-        next=[ScoredToken(token=vocabulary[i], score=float(probabilities[i])) for i in words],
-        truncated=truncated,
-    )
+    return {
+        "next": [{"token": vocabulary[i], "score": float(probabilities[i])} for i in words],
+        "truncated": truncated,
+    }

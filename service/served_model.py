@@ -13,9 +13,9 @@ from service.batcher import DynamicBatcher, pad_batch
 from service.bundle import INPUT_IDS, LENGTHS, LOGITS, MODEL_FILE, TOKENIZER_FILE, BundleConfig
 from service.errors import DeadlineExceeded, InvalidInput
 from service.metrics import Metrics
-from service.postprocess import classifier_output, next_word_output, softmax
+from service.postprocess import Output, classifier_output, next_word_output, softmax
 from service.runtime import active_provider, choose_providers, create_session
-from service.schemas import ClassifierOutput, NextWordOutput, PredictParams
+from service.schemas import PredictParams
 from service.settings import Settings
 from service.text import TextEncoder
 
@@ -80,7 +80,7 @@ class ServedModel:
         await self.batcher.stop()
         self._executor.shutdown(wait=True)
 
-    async def predict(self, texts: list[str], params: PredictParams) -> list[ClassifierOutput | NextWordOutput]:
+    async def predict(self, texts: list[str], params: PredictParams) -> list[Output]:
         encoded = self.encoder.encode(texts)
         tokens = sum(len(e.ids) for e in encoded)
         if tokens > self._max_tokens:

@@ -36,7 +36,9 @@ class TextEncoder:
 
     def encode(self, texts: list[str]) -> list[Encoded]:
         results = []
-        for encoding in self.tokenizer.encode_batch(texts):
+        # One text: `encode` skips the batch path's thread-pool dispatch.
+        encodings = [self.tokenizer.encode(texts[0])] if len(texts) == 1 else self.tokenizer.encode_batch(texts)
+        for encoding in encodings:
             ids = encoding.ids
             truncated = len(ids) > self.max_length
             if truncated:

@@ -20,7 +20,7 @@ from service.metrics import Metrics
 from service.repository import ModelRepository
 from service.routes import dependencies
 from service.routes.predict import check_limits
-from service.schemas import ClassifierOutput, PredictParams, PredictRequest
+from service.schemas import PredictParams, PredictRequest
 from service.served_model import DEFAULT_NEXT_WORDS, ServedModel
 from service.settings import Settings
 
@@ -71,28 +71,28 @@ def _output_tensors(model: ServedModel, outputs: list) -> list[dict]:
     n = len(outputs)
     if model.is_classifier:
         return [
-            {"name": "label", "datatype": "BYTES", "shape": [n], "data": [o.label for o in outputs]},
-            {"name": "score", "datatype": "FP32", "shape": [n], "data": [o.score for o in outputs]},
+            {"name": "label", "datatype": "BYTES", "shape": [n], "data": [o["label"] for o in outputs]},
+            {"name": "score", "datatype": "FP32", "shape": [n], "data": [o["score"] for o in outputs]},
             {
                 "name": "probabilities",
                 "datatype": "FP32",
                 "shape": [n, len(model.config.labels)],
-                "data": [a.score for o in outputs for a in o.alternatives],
+                "data": [a["score"] for o in outputs for a in o["alternatives"]],
             },
         ]
-    k = len(outputs[0].next)
+    k = len(outputs[0]["next"])
     return [
         {
             "name": "next_tokens",
             "datatype": "BYTES",
             "shape": [n, k],
-            "data": [w.token for o in outputs for w in o.next],
+            "data": [w["token"] for o in outputs for w in o["next"]],
         },
         {
             "name": "next_scores",
             "datatype": "FP32",
             "shape": [n, k],
-            "data": [w.score for o in outputs for w in o.next],
+            "data": [w["score"] for o in outputs for w in o["next"]],
         },
     ]
 
@@ -170,15 +170,8 @@ async def infer(
     outputs = await model.predict(texts, params)
     if model.is_classifier:  # probabilities in label order, not best-first
         order = {label: i for i, label in enumerate(model.config.labels)}
-        outputs = [
-            ClassifierOutput(
-                label=o.label,
-                score=o.score,
-                alternatives=sorted(o.alternatives, key=lambda a: order[a.label]),
-                truncated=o.truncated,
-            )
-            for o in outputs
-        ]
+        for output in outputs:
+            output["alternatives"].sort(key=lambda a: order[a["label"]])
     metrics.inference_requests.labels(model.name, "ok").inc()
     metrics.inference_inputs.labels(model.name).inc(len(texts))
     tensors = _output_tensors(model, outputs)

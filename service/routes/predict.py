@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Response
 
 from service.errors import InvalidInput, ServiceError
 from service.metrics import Metrics
+from service.postprocess import Output
 from service.repository import ModelRepository
 from service.routes import dependencies
-from service.schemas import ERROR_RESPONSES, ClassifierOutput, PredictRequest, PredictResponse
+from service.schemas import ERROR_RESPONSES, PredictRequest, PredictResponse
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
 
 router = APIRouter()
+
+
+def answer(model: str, version: str, outputs: list[Output]) -> Response:
+    """The response body, serialised once (the route's `response_model` documents its shape)."""
+    body = {"model": model, "version": version, "outputs": outputs}
+    return Response(json.dumps(body, separators=(",", ":")), media_type="application/json")
 
 
 def check_limits(request: PredictRequest, settings: Settings) -> None:
@@ -42,7 +50,7 @@ async def predict(
     repository: Annotated[ModelRepository, Depends(dependencies.repository)],
     metrics: Annotated[Metrics, Depends(dependencies.metrics)],
     settings: Annotated[Settings, Depends(dependencies.settings)],
-) -> PredictResponse:
+) -> Response:
     check_limits(request, settings)
     model = repository.get(request.model, request.version)
     if settings.log_request_texts:
@@ -54,17 +62,14 @@ async def predict(
         raise
     metrics.inference_requests.labels(model.name, "ok").inc()
     metrics.inference_inputs.labels(model.name).inc(len(request.inputs))
-    return PredictResponse(model=model.name, version=model.version, outputs=outputs)
+    return answer(model.name, model.version, outputs)
 
 
 @router.post("/echo", response_model=PredictResponse, response_model_exclude_none=True, include_in_schema=False)
-async def echo(
-    request: PredictRequest, settings: Annotated[Settings, Depends(dependencies.settings)]
-) -> PredictResponse:
+async def echo(request: PredictRequest, settings: Annotated[Settings, Depends(dependencies.settings)]) -> Response:
     """The same parsing, validation and serialisation as `/predict`, without tokenizer or model:
     the HTTP ceiling that benchmarks compare the service with. Off unless `echo_route` is set."""
     if not settings.echo_route:
         raise HTTPException(status_code=404, detail="Not Found")
     check_limits(request, settings)
-    outputs = [ClassifierOutput(label="echo", score=1.0) for _ in request.inputs]
-    return PredictResponse(model=request.model, version="echo", outputs=outputs)
+    return answer(request.model, "echo", [{"label": "echo", "score": 1.0, "truncated": False} for _ in request.inputs])
