@@ -124,3 +124,30 @@ def write_text(directory: Path, count: int = 400) -> Path:
     (directory / "train.txt").write_text("\n".join(sentences[:cut]) + "\n\n", encoding="utf-8")
     (directory / "valid.txt").write_text("\n".join(sentences[cut:]) + "\n", encoding="utf-8")
     return directory
+
+
+OUT_OF_SCOPE = [
+    "what is the meaning of life",
+    "tell me a joke about cats",
+    "how tall is mount everest",
+    "who won the football match",
+    "translate hello into french",
+    "what is my bank balance",
+    "how do i cook pasta",
+    "set an alarm for six",
+    "what is the capital of peru",
+    "order me a pizza",
+]
+
+
+def write_clinc(path: Path, per_split: int = 240) -> Path:
+    """The CLINC150 `data_full.json` layout: train/val/test and their oos_* counterparts."""
+    rng = random.Random(3)
+    document = {}
+    for offset, split in enumerate(("train", "val", "test")):
+        rows = intent_rows(per_split if split == "train" else per_split // 3, seed=10 + offset)
+        document[split] = [[text, intent] for text, intent in rows]
+        document[f"oos_{split}"] = [[rng.choice(OUT_OF_SCOPE), "oos"] for _ in range(len(rows) // 4)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document), encoding="utf-8")
+    return path

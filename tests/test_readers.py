@@ -103,3 +103,17 @@ def test_validation_split_is_seeded_and_stratified(tmp_path: Path) -> None:
     assert {e.label for e in valid} == {e.label for e in train}
     assert carve_validation(examples, 0.1, seed=7) == (train, valid)
     assert not set(map(id, train)) & set(map(id, valid))
+
+
+def test_clinc150_splits_with_out_of_scope(tmp_path: Path) -> None:
+    path = fixtures.write_clinc(tmp_path / "data_full.json", per_split=60)
+    train = read_dataset("clinc150", path, split="train")
+    assert {e.label for e in train} == {"booking", "music", "weather", "oos"}
+    assert sum(e.label == "oos" for e in train) == 15
+    assert len(read_dataset("clinc150", path, split="test")) == 20 + 5
+    assert read_dataset("clinc150", tmp_path, split="val")  # a directory finds data_full.json
+    with pytest.raises(DataError, match="splits are train, val and test"):
+        read_dataset("clinc150", path, split="dev")
+    path.write_text(json.dumps({"train": [["only text"]], "oos_train": []}))
+    with pytest.raises(DataError, match=r"train\[0\] must be \[text, intent\]"):
+        read_dataset("clinc150", path)

@@ -179,3 +179,31 @@ def test_export_check_fails_loudly_on_mismatch() -> None:
     assert _check("model.onnx", expected, [expected[0] + 1e-7]) < 1e-6
     with pytest.raises(ExportError, match="differs from PyTorch"):
         _check("model.onnx", expected, [expected[0] + 0.5])
+
+
+def test_clinc150_training_reports_out_of_scope_metrics(tmp_path: Path) -> None:
+    from tests import fixtures
+
+    data = fixtures.write_clinc(tmp_path / "clinc" / "data_full.json")
+    out = tmp_path / "models" / "bot" / "1"
+    run_cli(
+        "train",
+        "--task",
+        "intent",
+        "--format",
+        "clinc150",
+        "--data",
+        str(data),
+        "--valid-data",
+        str(data),
+        "--out",
+        str(out),
+        *TINY,
+    )
+    config = BundleConfig.load(out)
+    assert "oos" in config.labels
+    assert config.data["validation_examples"] == 80 + 20  # the file's own val split
+    assert {"in_scope_accuracy", "oos_recall"} <= set(config.metrics["validation"])
+    result = run_cli("evaluate", "--model", str(out), "--format", "clinc150", "--data", str(data), "--split", "test")
+    metrics = json.loads(result.stdout)
+    assert metrics["in_scope_accuracy"] > 0.9 and metrics["oos_recall"] > 0.5

@@ -20,8 +20,8 @@ from service.bundle import (
 from service.runtime import CPU, create_session
 from service.text import TextEncoder
 from training.batching import bucket_batches, pad
-from training.data import DataError, Example
-from training.metrics import LanguageModelScore, classification_metrics, log_softmax
+from training.data import OUT_OF_SCOPE, DataError, Example
+from training.metrics import LanguageModelScore, classification_metrics, log_softmax, out_of_scope_metrics
 
 BATCH = 128
 
@@ -47,7 +47,10 @@ def _evaluate_classifier(directory: Path, config: BundleConfig, examples: list[E
         padded, lengths = pad([ids[i] for i in batch])
         logits = session.run([LOGITS], {INPUT_IDS: padded, LENGTHS: lengths})[0]
         predicted[batch] = logits.argmax(axis=1)
-    return classification_metrics(truth, predicted, len(config.labels))
+    metrics = classification_metrics(truth, predicted, len(config.labels))
+    if OUT_OF_SCOPE in index:
+        metrics |= out_of_scope_metrics(truth, predicted, index[OUT_OF_SCOPE])
+    return metrics
 
 
 def _evaluate_language_model(directory: Path, config: BundleConfig, examples: list[Example]) -> dict:

@@ -74,7 +74,8 @@ def _read(options: TrainOptions, path: Path, split: str) -> list[Example]:
 def load_splits(options: TrainOptions, seed: int) -> tuple[list[Example], list[Example], str]:
     examples = _read(options, options.data, "train")
     if options.valid_data is not None:
-        split = "validation" if options.valid_data.is_dir() else "train"
+        # A directory, or a file holding several splits, gives its validation split.
+        split = "validation" if options.valid_data.is_dir() or options.data_format == "clinc150" else "train"
         return examples, _read(options, options.valid_data, split), str(options.valid_data)
     train, validation = carve_validation(examples, options.valid_fraction, seed)
     if not validation:

@@ -194,11 +194,40 @@ def read_jsonl(
     return examples
 
 
+OUT_OF_SCOPE = "oos"
+CLINC_SPLITS = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
+
+
+def read_clinc150(path: Path, split: str = "train", **_: str) -> list[Example]:
+    """CLINC150 (Larson et al. 2019): one JSON file with `train`, `val`, `test` and their
+    `oos_*` counterparts, each a list of [text, intent]; out-of-scope examples get the label `oos`."""
+    file = _pick_file(path, split, ("data_full.json", "{split}.json"))
+    if split not in CLINC_SPLITS:
+        raise DataError(f"{file}: CLINC150 splits are train, val and test, not {split!r}")
+    try:
+        document = json.loads(_decode(file))
+    except json.JSONDecodeError as error:
+        raise DataError(f"{file}:{error.lineno}: invalid JSON: {error.msg}") from error
+    key = CLINC_SPLITS[split]
+    if not isinstance(document, dict) or key not in document:
+        raise DataError(f"{file}: no {key!r} list (expected keys train, val, test, oos_train, oos_val, oos_test)")
+    examples = []
+    for part, fallback in ((key, None), (f"oos_{key}", OUT_OF_SCOPE)):
+        for index, row in enumerate(document.get(part, [])):
+            if not (isinstance(row, list) and len(row) == 2 and all(isinstance(x, str) for x in row)):
+                raise DataError(f"{file}: {part}[{index}] must be [text, intent]")
+            text, intent = row[0].strip(), row[1].strip()
+            if text:
+                examples.append(Example(text, fallback or intent))
+    return examples
+
+
 Reader = Callable[..., list[Example]]
 
 FORMATS: dict[str, Reader] = {
     "sst2": read_sst2,
     "snips": read_snips,
+    "clinc150": read_clinc150,
     "text": read_text,
     "csv": read_csv,
     "jsonl": read_jsonl,
