@@ -1,0 +1,153 @@
+"""Sync and async clients with timeouts and retries on 429/503 that honour `Retry-After`."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+
+from rnnserve_client.types import ClassifierResult, NextWordResult, Prediction, RnnServeError, parse_prediction
+
+RETRY_STATUSES = frozenset({429, 503})
+
+
+def _body(model: str, inputs: list[str], version: str | None, top_k: int | None) -> dict[str, Any]:
+    body: dict[str, Any] = {"model": model, "inputs": list(inputs)}
+    if version is not None:
+        body["version"] = version
+    if top_k is not None:
+        body["params"] = {"top_k": top_k}
+    return body
+
+
+def _error(response: httpx.Response) -> RnnServeError:
+    try:
+        error = response.json()["error"]
+        if isinstance(error, dict):
+            return RnnServeError(response.status_code, error.get("type", "error"), error.get("message", ""))
+        return RnnServeError(response.status_code, "error", str(error))
+    except (ValueError, KeyError, TypeError):
+        return RnnServeError(response.status_code, "error", response.text[:200])
+
+
+class _Policy:
+    def __init__(self, retries: int, backoff_s: float, max_wait_s: float) -> None:
+        self.retries = retries
+        self.backoff_s = backoff_s
+        self.max_wait_s = max_wait_s
+
+    def wait_s(self, attempt: int, response: httpx.Response | None) -> float:
+        """Retry-After when the service gives one (seconds), else exponential backoff."""
+        if response is not None:
+            retry_after = response.headers.get("retry-after", "")
+            if retry_after.replace(".", "", 1).isdigit():
+                return min(float(retry_after), self.max_wait_s)
+        return min(self.backoff_s * (2**attempt), self.max_wait_s)
+
+
+def _headers(api_key: str | None) -> dict[str, str]:
+    return {"x-api-key": api_key} if api_key else {}
+
+
+class Client:
+    def __init__(
+        self,
+        base_url: str = "http://127.0.0.1:8000",
+        *,
+        api_key: str | None = None,
+        timeout_s: float = 10.0,
+        retries: int = 3,
+        backoff_s: float = 0.1,
+        max_wait_s: float = 10.0,
+    ) -> None:
+        self._http = httpx.Client(base_url=base_url, timeout=timeout_s, headers=_headers(api_key))
+        self._policy = _Policy(retries, backoff_s, max_wait_s)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def predict(
+        self, model: str, inputs: list[str], *, version: str | None = None, top_k: int | None = None
+    ) -> Prediction:
+        body = _body(model, inputs, version, top_k)
+        for attempt in range(self._policy.retries + 1):
+            try:
+                response = self._http.post("/predict", json=body)
+            except httpx.TransportError as error:
+                if attempt == self._policy.retries:
+                    raise RnnServeError(None, "unreachable", str(error)) from error
+                time.sleep(self._policy.wait_s(attempt, None))
+                continue
+            if response.status_code == 200:
+                return parse_prediction(response.json())
+            if response.status_code not in RETRY_STATUSES or attempt == self._policy.retries:
+                raise _error(response)
+            time.sleep(self._policy.wait_s(attempt, response))
+        raise AssertionError("unreachable")
+
+    def classify(self, model: str, texts: list[str], *, top_k: int | None = None) -> list[ClassifierResult]:
+        outputs = self.predict(model, texts, top_k=top_k).outputs
+        return [o for o in outputs if isinstance(o, ClassifierResult)]
+
+    def next_words(self, model: str, prefixes: list[str], *, top_k: int = 5) -> list[NextWordResult]:
+        outputs = self.predict(model, prefixes, top_k=top_k).outputs
+        return [o for o in outputs if isinstance(o, NextWordResult)]
+
+
+class AsyncClient:
+    def __init__(
+        self,
+        base_url: str = "http://127.0.0.1:8000",
+        *,
+        api_key: str | None = None,
+        timeout_s: float = 10.0,
+        retries: int = 3,
+        backoff_s: float = 0.1,
+        max_wait_s: float = 10.0,
+    ) -> None:
+        self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout_s, headers=_headers(api_key))
+        self._policy = _Policy(retries, backoff_s, max_wait_s)
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def predict(
+        self, model: str, inputs: list[str], *, version: str | None = None, top_k: int | None = None
+    ) -> Prediction:
+        body = _body(model, inputs, version, top_k)
+        for attempt in range(self._policy.retries + 1):
+            try:
+                response = await self._http.post("/predict", json=body)
+            except httpx.TransportError as error:
+                if attempt == self._policy.retries:
+                    raise RnnServeError(None, "unreachable", str(error)) from error
+                await asyncio.sleep(self._policy.wait_s(attempt, None))
+                continue
+            if response.status_code == 200:
+                return parse_prediction(response.json())
+            if response.status_code not in RETRY_STATUSES or attempt == self._policy.retries:
+                raise _error(response)
+            await asyncio.sleep(self._policy.wait_s(attempt, response))
+        raise AssertionError("unreachable")
+
+    async def classify(self, model: str, texts: list[str], *, top_k: int | None = None) -> list[ClassifierResult]:
+        outputs = (await self.predict(model, texts, top_k=top_k)).outputs
+        return [o for o in outputs if isinstance(o, ClassifierResult)]
+
+    async def next_words(self, model: str, prefixes: list[str], *, top_k: int = 5) -> list[NextWordResult]:
+        outputs = (await self.predict(model, prefixes, top_k=top_k)).outputs
+        return [o for o in outputs if isinstance(o, NextWordResult)]

@@ -1,0 +1,56 @@
+"""Typed results of `POST /predict`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+class RnnServeError(Exception):
+    """The service answered with an error (after any retries), or could not be reached."""
+
+    def __init__(self, status: int | None, error_type: str, message: str) -> None:
+        super().__init__(f"{status or 'no answer'} {error_type}: {message}")
+        self.status = status
+        self.error_type = error_type
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Scored:
+    label: str
+    score: float
+
+
+@dataclass(frozen=True)
+class ClassifierResult:
+    label: str
+    score: float
+    alternatives: list[Scored] = field(default_factory=list)
+    truncated: bool = False
+
+
+@dataclass(frozen=True)
+class NextWordResult:
+    next: list[Scored]
+    truncated: bool = False
+
+
+@dataclass(frozen=True)
+class Prediction:
+    model: str
+    version: str
+    outputs: list[ClassifierResult | NextWordResult]
+
+
+def parse_prediction(body: dict) -> Prediction:
+    outputs: list[ClassifierResult | NextWordResult] = []
+    for output in body["outputs"]:
+        if "next" in output:
+            words = [Scored(w["token"], w["score"]) for w in output["next"]]
+            outputs.append(NextWordResult(words, output.get("truncated", False)))
+        else:
+            alternatives = [Scored(a["label"], a["score"]) for a in output.get("alternatives", [])]
+            outputs.append(
+                ClassifierResult(output["label"], output["score"], alternatives, output.get("truncated", False))
+            )
+    return Prediction(body["model"], body["version"], outputs)
