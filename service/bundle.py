@@ -54,6 +54,15 @@ class ServingOptions(BaseModel):
     max_batch_delay_ms: float | None = Field(default=None, ge=0)
 
 
+class Calibration(BaseModel):
+    """Temperature scaling: served probabilities are softmax(logits / temperature)."""
+
+    temperature: float = Field(gt=0)
+    ece_before: float | None = None
+    ece_after: float | None = None
+    fitted_on: str = "validation"
+
+
 class BundleConfig(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -70,6 +79,7 @@ class BundleConfig(BaseModel):
     export: dict[str, Any] = Field(default_factory=dict)
     versions: dict[str, str] = Field(default_factory=dict)
     serving: ServingOptions = Field(default_factory=ServingOptions)
+    calibration: Calibration | None = None
 
     @model_validator(mode="after")
     def _labels_match_task(self) -> BundleConfig:

@@ -45,6 +45,7 @@ class ServedModel:
         self.provider = active_provider(self.session)
         self.vocabulary = [self.encoder.token(i) for i in range(config.vocab_size)]
         self._timeout_s = settings.request_timeout_s or None
+        self._temperature = config.calibration.temperature if config.calibration else 1.0
         self._max_tokens = settings.max_tokens_per_request
         self._executor = ThreadPoolExecutor(settings.instances, thread_name_prefix=f"ort-{self.name}")
         serving = config.serving
@@ -64,7 +65,7 @@ class ServedModel:
     def _run(self, ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         """Worker thread: probabilities for one padded batch."""
         (logits,) = self.session.run([LOGITS], {INPUT_IDS: ids, LENGTHS: lengths})
-        return softmax(logits)
+        return softmax(logits / self._temperature)
 
     def warm_up(self) -> None:
         """Run a real padded batch so the first request pays no initialisation cost."""

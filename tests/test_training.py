@@ -37,6 +37,10 @@ def test_classifier_metrics_are_real(model_repository: Path) -> None:
     assert sentiment.metrics["validation"]["accuracy"] > 0.9
     intent = BundleConfig.load(model_repository / "intent" / "1")
     assert intent.architecture.cell == "gru"
+    for config in (sentiment, intent):  # temperature scaling fitted on the validation logits
+        assert config.calibration is not None and config.calibration.temperature > 0
+        assert config.calibration.ece_after <= config.calibration.ece_before + 0.02
+        assert 0 <= config.metrics["validation"]["expected_calibration_error"] <= 1
     assert intent.metrics["validation"]["macro_f1"] > 0.9
 
 

@@ -17,9 +17,11 @@ from service.bundle import (
     TOKENIZER_FILE,
     BundleConfig,
 )
+from service.postprocess import softmax
 from service.runtime import CPU, create_session
 from service.text import TextEncoder
 from training.batching import bucket_batches, pad
+from training.calibration import expected_calibration_error
 from training.data import OUT_OF_SCOPE, DataError, Example
 from training.metrics import LanguageModelScore, classification_metrics, log_softmax, out_of_scope_metrics
 
@@ -33,7 +35,8 @@ def evaluate_bundle(directory: Path, examples: list[Example]) -> dict:
     return _evaluate_language_model(directory, config, examples)
 
 
-def _evaluate_classifier(directory: Path, config: BundleConfig, examples: list[Example]) -> dict:
+def classifier_logits(directory: Path, config: BundleConfig, examples: list[Example]) -> tuple[np.ndarray, np.ndarray]:
+    """Logits of the exported graph [n, classes] and the true label indices [n]."""
     index = {label: i for i, label in enumerate(config.labels)}
     unknown = sorted({e.label for e in examples if e.label not in index}, key=str)
     if unknown:
@@ -41,15 +44,22 @@ def _evaluate_classifier(directory: Path, config: BundleConfig, examples: list[E
     encoder = TextEncoder.from_file(directory / TOKENIZER_FILE, config.max_sequence_length, False)
     ids = [e.ids for e in encoder.encode([e.text for e in examples])]
     truth = np.array([index[e.label] for e in examples], dtype=np.int64)
-    predicted = np.zeros_like(truth)
+    logits = np.zeros((len(examples), len(config.labels)), dtype=np.float32)
     session = create_session(directory / MODEL_FILE, [CPU])
     for batch in bucket_batches([len(s) for s in ids], BATCH, shuffle=False):
         padded, lengths = pad([ids[i] for i in batch])
-        logits = session.run([LOGITS], {INPUT_IDS: padded, LENGTHS: lengths})[0]
-        predicted[batch] = logits.argmax(axis=1)
+        logits[batch] = session.run([LOGITS], {INPUT_IDS: padded, LENGTHS: lengths})[0]
+    return logits, truth
+
+
+def _evaluate_classifier(directory: Path, config: BundleConfig, examples: list[Example]) -> dict:
+    logits, truth = classifier_logits(directory, config, examples)
+    predicted = logits.argmax(axis=1)
     metrics = classification_metrics(truth, predicted, len(config.labels))
-    if OUT_OF_SCOPE in index:
-        metrics |= out_of_scope_metrics(truth, predicted, index[OUT_OF_SCOPE])
+    if OUT_OF_SCOPE in config.labels:
+        metrics |= out_of_scope_metrics(truth, predicted, config.labels.index(OUT_OF_SCOPE))
+    temperature = config.calibration.temperature if config.calibration else 1.0
+    metrics["expected_calibration_error"] = expected_calibration_error(softmax(logits / temperature), truth)
     return metrics
 
 

@@ -17,11 +17,13 @@ import onnxruntime
 import tokenizers
 import torch
 
-from service.bundle import EOS_TOKEN, TOKENIZER_FILE, Architecture, BundleConfig, Task
+from service.bundle import EOS_TOKEN, TOKENIZER_FILE, Architecture, BundleConfig, Calibration, Task
+from service.postprocess import softmax
 from service.text import TextEncoder
+from training.calibration import expected_calibration_error, fit_temperature
 from training.data import DataError, Example, carve_validation, read_dataset
 from training.defaults import TASK_DEFAULTS
-from training.evaluate import evaluate_bundle
+from training.evaluate import classifier_logits, evaluate_bundle
 from training.export import export_classifier, export_language_model, mixed_length_sample
 from training.model import RNNClassifier, RNNLanguageModel, count_parameters
 from training.tokenizer import build_tokenizer
@@ -82,6 +84,18 @@ def load_splits(options: TrainOptions, seed: int) -> tuple[list[Example], list[E
         raise DataError(f"{options.data}: too few examples to hold out a validation split")
     source = f"{options.valid_fraction:.0%} of the training data, stratified, seed {seed}"
     return train, validation, source
+
+
+def calibrate(directory: Path, config: BundleConfig, examples: list[Example]) -> Calibration:
+    """Fit the temperature on the exported graph's validation logits; ECE before and after."""
+    logits, truth = classifier_logits(directory, config, examples)
+    temperature = fit_temperature(logits, truth)
+    return Calibration(
+        temperature=temperature,
+        ece_before=expected_calibration_error(softmax(logits), truth),
+        ece_after=expected_calibration_error(softmax(logits / temperature), truth),
+        fitted_on="validation split (the same one the metrics are reported on)",
+    )
 
 
 def train_bundle(options: TrainOptions) -> BundleConfig:
@@ -199,6 +213,9 @@ def train_bundle(options: TrainOptions) -> BundleConfig:
             },
         )
         config.save(staging)
+        if classifier:
+            config.calibration = calibrate(staging, config, valid_examples)
+            config.save(staging)
         # The held-out metrics are measured on the exported graph, as the service will run it.
         config.metrics = {"validation": evaluate_bundle(staging, valid_examples)}
         config.save(staging)
