@@ -6,15 +6,14 @@ python benchmarks/bench_models.py models/sentiment/1 models/intent/1 ...
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.bench_service import TEXTS  # noqa: E402
+from benchmarks.bench_service import TEXTS, sequences_per_second  # noqa: E402
 from service.batcher import pad_batch  # noqa: E402
-from service.bundle import INPUT_IDS, LENGTHS, LOGITS, MODEL_FILE, TOKENIZER_FILE, BundleConfig  # noqa: E402
+from service.bundle import INPUT_IDS, LENGTHS, MODEL_FILE, TOKENIZER_FILE, BundleConfig  # noqa: E402
 from service.runtime import CPU, create_session  # noqa: E402
 from service.text import TextEncoder  # noqa: E402
 
@@ -25,13 +24,7 @@ def latency_ms(bundle: Path, batch: int, seconds: float = 1.5) -> float:
     session = create_session(bundle / MODEL_FILE, [CPU])
     ids = [e.ids for e in encoder.encode(TEXTS)]
     padded, lengths = pad_batch([ids[i % len(ids)] for i in range(batch)])
-    feeds = {INPUT_IDS: padded, LENGTHS: lengths}
-    session.run([LOGITS], feeds)
-    runs, started = 0, time.perf_counter()
-    while time.perf_counter() - started < seconds:
-        session.run([LOGITS], feeds)
-        runs += 1
-    return (time.perf_counter() - started) * 1000 / (runs * batch)
+    return 1000 / sequences_per_second(session, {INPUT_IDS: padded, LENGTHS: lengths}, batch, seconds)
 
 
 def main() -> None:

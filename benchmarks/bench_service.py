@@ -139,6 +139,16 @@ def body(count: int, model: str = "sentiment") -> dict:
     return {"model": model, "inputs": [TEXTS[i % len(TEXTS)] for i in range(count)]}
 
 
+def sequences_per_second(session, feeds: dict, batch: int, seconds: float) -> float:
+    """Run one batch repeatedly for `seconds` after a warm-up run."""
+    session.run([LOGITS], feeds)
+    runs, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        session.run([LOGITS], feeds)
+        runs += 1
+    return runs * batch / (time.perf_counter() - started)
+
+
 def ort_ceiling(seconds_per_size: float = 1.5) -> dict[int, float]:
     bundle = ROOT / "models" / "sentiment" / "1"
     config = BundleConfig.load(bundle)
@@ -148,13 +158,7 @@ def ort_ceiling(seconds_per_size: float = 1.5) -> dict[int, float]:
     rates = {}
     for size in (1, 2, 4, 8, 16, 32, 64, 128, 256):
         padded, lengths = pad_batch([ids[i % len(ids)] for i in range(size)])
-        feeds = {INPUT_IDS: padded, LENGTHS: lengths}
-        session.run([LOGITS], feeds)
-        runs, started = 0, time.perf_counter()
-        while time.perf_counter() - started < seconds_per_size:
-            session.run([LOGITS], feeds)
-            runs += 1
-        rates[size] = runs * size / (time.perf_counter() - started)
+        rates[size] = sequences_per_second(session, {INPUT_IDS: padded, LENGTHS: lengths}, size, seconds_per_size)
     return rates
 
 

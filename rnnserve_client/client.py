@@ -47,23 +47,23 @@ class _Policy:
         return min(self.backoff_s * (2**attempt), self.max_wait_s)
 
 
-def _headers(api_key: str | None) -> dict[str, str]:
-    return {"x-api-key": api_key} if api_key else {}
+def _options(
+    *,
+    api_key: str | None = None,
+    timeout_s: float = 10.0,
+    retries: int = 3,
+    backoff_s: float = 0.1,
+    max_wait_s: float = 10.0,
+) -> tuple[float, dict[str, str], _Policy]:
+    headers = {"x-api-key": api_key} if api_key else {}
+    return timeout_s, headers, _Policy(retries, backoff_s, max_wait_s)
 
 
 class Client:
-    def __init__(
-        self,
-        base_url: str = "http://127.0.0.1:8000",
-        *,
-        api_key: str | None = None,
-        timeout_s: float = 10.0,
-        retries: int = 3,
-        backoff_s: float = 0.1,
-        max_wait_s: float = 10.0,
-    ) -> None:
-        self._http = httpx.Client(base_url=base_url, timeout=timeout_s, headers=_headers(api_key))
-        self._policy = _Policy(retries, backoff_s, max_wait_s)
+    def __init__(self, base_url: str = "http://127.0.0.1:8000", **options: Any) -> None:
+        """Options: api_key, timeout_s (10), retries (3), backoff_s (0.1), max_wait_s (10)."""
+        timeout_s, headers, self._policy = _options(**options)
+        self._http = httpx.Client(base_url=base_url, timeout=timeout_s, headers=headers)
 
     def __enter__(self) -> Client:
         return self
@@ -103,18 +103,10 @@ class Client:
 
 
 class AsyncClient:
-    def __init__(
-        self,
-        base_url: str = "http://127.0.0.1:8000",
-        *,
-        api_key: str | None = None,
-        timeout_s: float = 10.0,
-        retries: int = 3,
-        backoff_s: float = 0.1,
-        max_wait_s: float = 10.0,
-    ) -> None:
-        self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout_s, headers=_headers(api_key))
-        self._policy = _Policy(retries, backoff_s, max_wait_s)
+    def __init__(self, base_url: str = "http://127.0.0.1:8000", **options: Any) -> None:
+        """Options as for `Client`."""
+        timeout_s, headers, self._policy = _options(**options)
+        self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout_s, headers=headers)
 
     async def __aenter__(self) -> AsyncClient:
         return self
