@@ -63,6 +63,15 @@ class Calibration(BaseModel):
     fitted_on: str = "validation"
 
 
+class OutOfScope(BaseModel):
+    """Answer `label` when the calibrated top probability falls below `threshold` (chosen on
+    validation data holding out-of-scope examples)."""
+
+    label: str = "oos"
+    threshold: float = Field(ge=0, le=1)
+    validation: dict[str, float] = Field(default_factory=dict)
+
+
 class BundleConfig(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -80,6 +89,7 @@ class BundleConfig(BaseModel):
     versions: dict[str, str] = Field(default_factory=dict)
     serving: ServingOptions = Field(default_factory=ServingOptions)
     calibration: Calibration | None = None
+    out_of_scope: OutOfScope | None = None
 
     @model_validator(mode="after")
     def _labels_match_task(self) -> BundleConfig:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from service.bundle import SPECIAL_TOKENS
+from service.bundle import SPECIAL_TOKENS, OutOfScope
 
 # Answers are plain dicts shaped as `service.schemas.ClassifierOutput` / `NextWordOutput` (which
 # document them): built once and serialised once, with no model validation on the hot path.
@@ -24,9 +24,19 @@ def top_indices(scores: np.ndarray, k: int) -> np.ndarray:
     return part[np.argsort(-scores[part], kind="stable")]
 
 
-def classifier_output(probabilities: np.ndarray, labels: list[str], top_k: int | None, truncated: bool) -> Output:
+def classifier_output(
+    probabilities: np.ndarray,
+    labels: list[str],
+    top_k: int | None,
+    truncated: bool,
+    out_of_scope: OutOfScope | None = None,
+) -> Output:
     best = int(probabilities.argmax())
     output: Output = {"label": labels[best], "score": float(probabilities[best]), "truncated": truncated}
+    if out_of_scope is not None and probabilities[best] < out_of_scope.threshold:
+        # Too unsure of every intent: the fallback label, with the best intent's probability.
+        output["label"] = out_of_scope.label
+        output["out_of_scope"] = True
     if top_k is not None:
         output["alternatives"] = [
             {"label": labels[i], "score": float(probabilities[i])} for i in top_indices(probabilities, top_k)

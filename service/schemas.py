@@ -39,6 +39,9 @@ class ScoredToken(BaseModel):
 class ClassifierOutput(BaseModel):
     label: str
     score: float
+    out_of_scope: bool | None = Field(
+        default=None, description="true when no intent reached the model's confidence threshold"
+    )
     alternatives: list[Scored] | None = None
     truncated: bool = False
 

@@ -93,7 +93,7 @@ class ServedModel:
             raise DeadlineExceeded(f"no answer within {self._timeout_s:g} s; retry later") from None
         if self.is_classifier:
             return [
-                classifier_output(row, self.config.labels, params.top_k, e.truncated)
+                classifier_output(row, self.config.labels, params.top_k, e.truncated, self.config.out_of_scope)
                 for row, e in zip(rows, encoded, strict=True)
             ]
         top_k = params.top_k or DEFAULT_NEXT_WORDS

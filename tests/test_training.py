@@ -211,3 +211,77 @@ def test_clinc150_training_reports_out_of_scope_metrics(tmp_path: Path) -> None:
     result = run_cli("evaluate", "--model", str(out), "--format", "clinc150", "--data", str(data), "--split", "test")
     metrics = json.loads(result.stdout)
     assert metrics["in_scope_accuracy"] > 0.9 and metrics["oos_recall"] > 0.5
+
+
+def test_out_of_scope_by_threshold_trains_evaluates_and_serves(tmp_path: Path) -> None:
+    """The mechanism end to end: the threshold chosen on validation is the one evaluation and the
+    service apply. (How well a threshold separates out-of-scope texts depends on the model and
+    data; the tiny fixture model is confident on everything, so quality is not asserted here.)"""
+    import httpx
+
+    from tests import fixtures
+    from tests.conftest import Server
+
+    data = fixtures.write_clinc(tmp_path / "clinc" / "data_full.json")
+    out = tmp_path / "models" / "bot" / "1"
+    run_cli(
+        "train",
+        "--task",
+        "intent",
+        "--format",
+        "clinc150",
+        "--data",
+        str(data),
+        "--valid-data",
+        str(data),
+        "--oos-threshold",
+        "--out",
+        str(out),
+        *TINY,
+    )
+    config = BundleConfig.load(out)
+    assert "oos" not in config.labels  # never trained as a class
+    assert config.out_of_scope is not None and 0 <= config.out_of_scope.threshold <= 1
+    evaluated = json.loads(
+        run_cli("evaluate", "--model", str(out), "--format", "clinc150", "--data", str(data), "--split", "val").stdout
+    )
+    for key in ("in_scope_accuracy", "oos_recall"):
+        assert evaluated[key] == pytest.approx(config.out_of_scope.validation[key])
+    chosen = (config.out_of_scope.validation["in_scope_accuracy"] + config.out_of_scope.validation["oos_recall"]) / 2
+    assert chosen >= max(evaluated["in_scope_accuracy"], 0.5) / 2  # never worse than always/never abstaining
+
+    server = Server(out.parent.parent)
+    try:
+        server.wait_ready()
+        texts = [*fixtures.OUT_OF_SCOPE, "play some jazz", "will it rain in oslo", "book a table in rome"]
+        outputs = httpx.post(f"{server.url}/predict", json={"model": "bot", "inputs": texts}, timeout=30).json()[
+            "outputs"
+        ]
+        for output in outputs:
+            below = output["score"] < config.out_of_scope.threshold
+            assert (output["label"] == "oos") == below
+            assert output.get("out_of_scope", False) == below
+            assert below or output["label"] in config.labels
+    finally:
+        server.stop()
+
+
+def test_oos_threshold_needs_out_of_scope_validation_examples(tmp_path: Path, data_dir: Path) -> None:
+    result = run_cli(
+        "train",
+        "--task",
+        "intent",
+        "--format",
+        "csv",
+        "--data",
+        str(data_dir / "intent.csv"),
+        "--text-field",
+        "utterance",
+        "--label-field",
+        "intent",
+        "--oos-threshold",
+        "--out",
+        str(tmp_path / "m" / "x" / "1"),
+        check=False,
+    )
+    assert result.returncode == 2 and "needs out-of-scope examples" in result.stderr

@@ -4,8 +4,15 @@ softmax(logits / T) gives calibrated probabilities; accuracy is unchanged (argma
 from __future__ import annotations
 
 import itertools
+import logging
 
 import numpy as np
+
+log = logging.getLogger(__name__)
+
+# On validation data the model separates perfectly, the likelihood keeps improving as T → 0 and the
+# fit would make every probability 1.0; bounds keep temperatures meaningful.
+MIN_TEMPERATURE, MAX_TEMPERATURE = 0.5, 20.0
 
 
 def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
@@ -24,7 +31,11 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
         return loss
 
     optimizer.step(closure)
-    return float(log_t.detach().exp())
+    fitted = float(log_t.detach().exp())
+    bounded = min(max(fitted, MIN_TEMPERATURE), MAX_TEMPERATURE)
+    if bounded != fitted:
+        log.warning("temperature %.3g is out of bounds (validation separated perfectly?); using %.3g", fitted, bounded)
+    return bounded
 
 
 def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:

@@ -43,6 +43,12 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int)
     train.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     train.add_argument("--run-dir", type=Path, help="where history.json and plots go")
+    train.add_argument(
+        "--oos-threshold",
+        action="store_true",
+        help="intent: train without the 'oos' examples and answer 'oos' below a confidence threshold "
+        "chosen on validation (default: 'oos' is a class like the others)",
+    )
     _field_options(train)
 
     evaluate = commands.add_parser("evaluate", help="print held-out metrics of a bundle as JSON")
@@ -96,6 +102,7 @@ def _train(args: argparse.Namespace) -> int:
         text_field=args.text_field,
         label_field=args.label_field,
         run_dir=args.run_dir or Path("runs") / f"{out.parent.name}-{out.name}",
+        oos_threshold=args.oos_threshold,
         overrides={key: getattr(args, key) for key in OVERRIDES},
     )
     config = train_bundle(options)

@@ -35,31 +35,52 @@ def evaluate_bundle(directory: Path, examples: list[Example]) -> dict:
     return _evaluate_language_model(directory, config, examples)
 
 
-def classifier_logits(directory: Path, config: BundleConfig, examples: list[Example]) -> tuple[np.ndarray, np.ndarray]:
-    """Logits of the exported graph [n, classes] and the true label indices [n]."""
-    index = {label: i for i, label in enumerate(config.labels)}
+def label_names(config: BundleConfig) -> list[str]:
+    """The model's labels, plus the out-of-scope answer when it abstains by threshold."""
+    return config.labels + ([config.out_of_scope.label] if config.out_of_scope else [])
+
+
+def label_indices(config: BundleConfig, examples: list[Example]) -> np.ndarray:
+    index = {label: i for i, label in enumerate(label_names(config))}
     unknown = sorted({e.label for e in examples if e.label not in index}, key=str)
     if unknown:
         raise DataError(f"labels not known to the model: {', '.join(map(str, unknown[:10]))}")
+    return np.array([index[e.label] for e in examples], dtype=np.int64)
+
+
+def classifier_logits(directory: Path, config: BundleConfig, texts: list[str]) -> np.ndarray:
+    """Logits of the exported graph [n, classes]."""
     encoder = TextEncoder.from_file(directory / TOKENIZER_FILE, config.max_sequence_length, False)
-    ids = [e.ids for e in encoder.encode([e.text for e in examples])]
-    truth = np.array([index[e.label] for e in examples], dtype=np.int64)
-    logits = np.zeros((len(examples), len(config.labels)), dtype=np.float32)
+    ids = [e.ids for e in encoder.encode(texts)]
+    logits = np.zeros((len(texts), len(config.labels)), dtype=np.float32)
     session = create_session(directory / MODEL_FILE, [CPU])
     for batch in bucket_batches([len(s) for s in ids], BATCH, shuffle=False):
         padded, lengths = pad([ids[i] for i in batch])
         logits[batch] = session.run([LOGITS], {INPUT_IDS: padded, LENGTHS: lengths})[0]
-    return logits, truth
+    return logits
+
+
+def predict_indices(probabilities: np.ndarray, config: BundleConfig) -> np.ndarray:
+    """Argmax, or the out-of-scope index below the model's threshold (as the service answers)."""
+    predicted = probabilities.argmax(axis=1)
+    if config.out_of_scope is not None:
+        predicted[probabilities.max(axis=1) < config.out_of_scope.threshold] = len(config.labels)
+    return predicted
 
 
 def _evaluate_classifier(directory: Path, config: BundleConfig, examples: list[Example]) -> dict:
-    logits, truth = classifier_logits(directory, config, examples)
-    predicted = logits.argmax(axis=1)
-    metrics = classification_metrics(truth, predicted, len(config.labels))
-    if OUT_OF_SCOPE in config.labels:
-        metrics |= out_of_scope_metrics(truth, predicted, config.labels.index(OUT_OF_SCOPE))
+    truth = label_indices(config, examples)
+    logits = classifier_logits(directory, config, [e.text for e in examples])
     temperature = config.calibration.temperature if config.calibration else 1.0
-    metrics["expected_calibration_error"] = expected_calibration_error(softmax(logits / temperature), truth)
+    probabilities = softmax(logits / temperature)
+    predicted = predict_indices(probabilities, config)
+    names = label_names(config)
+    metrics = classification_metrics(truth, predicted, len(names))
+    if OUT_OF_SCOPE in names:
+        metrics |= out_of_scope_metrics(truth, predicted, names.index(OUT_OF_SCOPE))
+    in_scope = truth < len(config.labels)  # calibration speaks of the model's own labels
+    if in_scope.any():
+        metrics["expected_calibration_error"] = expected_calibration_error(probabilities[in_scope], truth[in_scope])
     return metrics
 
 

@@ -17,13 +17,13 @@ import onnxruntime
 import tokenizers
 import torch
 
-from service.bundle import EOS_TOKEN, TOKENIZER_FILE, Architecture, BundleConfig, Calibration, Task
+from service.bundle import EOS_TOKEN, TOKENIZER_FILE, Architecture, BundleConfig, Calibration, OutOfScope, Task
 from service.postprocess import softmax
 from service.text import TextEncoder
 from training.calibration import expected_calibration_error, fit_temperature
-from training.data import DataError, Example, carve_validation, read_dataset
+from training.data import OUT_OF_SCOPE, DataError, Example, carve_validation, read_dataset
 from training.defaults import TASK_DEFAULTS
-from training.evaluate import classifier_logits, evaluate_bundle
+from training.evaluate import classifier_logits, evaluate_bundle, label_indices
 from training.export import export_classifier, export_language_model, mixed_length_sample
 from training.model import RNNClassifier, RNNLanguageModel, count_parameters
 from training.tokenizer import build_tokenizer
@@ -45,6 +45,7 @@ class TrainOptions:
     text_field: str = "text"
     label_field: str = "label"
     run_dir: Path | None = None
+    oos_threshold: bool = False
     overrides: dict = field(default_factory=dict)  # any key of TASK_DEFAULTS
 
 
@@ -88,7 +89,8 @@ def load_splits(options: TrainOptions, seed: int) -> tuple[list[Example], list[E
 
 def calibrate(directory: Path, config: BundleConfig, examples: list[Example]) -> Calibration:
     """Fit the temperature on the exported graph's validation logits; ECE before and after."""
-    logits, truth = classifier_logits(directory, config, examples)
+    truth = label_indices(config, examples)
+    logits = classifier_logits(directory, config, [e.text for e in examples])
     temperature = fit_temperature(logits, truth)
     return Calibration(
         temperature=temperature,
@@ -96,6 +98,28 @@ def calibrate(directory: Path, config: BundleConfig, examples: list[Example]) ->
         ece_after=expected_calibration_error(softmax(logits / temperature), truth),
         fitted_on="validation split (the same one the metrics are reported on)",
     )
+
+
+def choose_threshold(directory: Path, config: BundleConfig, examples: list[Example]) -> OutOfScope:
+    """The confidence below which the model answers `oos`: the threshold on calibrated top
+    probability that maximises the mean of in-scope accuracy and out-of-scope recall on validation."""
+    config.out_of_scope = OutOfScope(threshold=0.0)
+    truth = label_indices(config, examples)
+    logits = classifier_logits(directory, config, [e.text for e in examples])
+    probabilities = softmax(logits / (config.calibration.temperature if config.calibration else 1.0))
+    best, predicted = probabilities.max(axis=1), probabilities.argmax(axis=1)
+    oos_index = len(config.labels)
+    in_scope, out_scope = truth != oos_index, truth == oos_index
+    choice, choice_score = 0.0, -1.0
+    for threshold in np.unique(np.concatenate([np.linspace(0, 1, 101), best])):
+        abstain = best < threshold
+        in_scope_accuracy = float(((predicted == truth) & ~abstain)[in_scope].mean())
+        oos_recall = float(abstain[out_scope].mean())
+        score = (in_scope_accuracy + oos_recall) / 2
+        if score > choice_score:
+            choice, choice_score = float(threshold), score
+            chosen = {"in_scope_accuracy": in_scope_accuracy, "oos_recall": oos_recall}
+    return OutOfScope(label=OUT_OF_SCOPE, threshold=choice, validation=chosen)
 
 
 def train_bundle(options: TrainOptions) -> BundleConfig:
@@ -114,6 +138,14 @@ def train_bundle(options: TrainOptions) -> BundleConfig:
     if classifier:
         if any(e.label is None for e in train_examples):
             raise DataError(f"{options.data}: the {options.task.value} task needs labelled data")
+        all_valid_examples = valid_examples
+        if options.oos_threshold:
+            # Out-of-scope by threshold: the model never sees `oos` in training; the validation
+            # split keeps its `oos` examples to choose the threshold.
+            train_examples = [e for e in train_examples if e.label != OUT_OF_SCOPE]
+            valid_examples = [e for e in valid_examples if e.label != OUT_OF_SCOPE]
+            if len(valid_examples) == len(all_valid_examples):
+                raise DataError("--oos-threshold needs out-of-scope examples (label 'oos') in the validation data")
         labels = sorted({e.label for e in train_examples})
         if len(labels) < 2:
             raise DataError(f"{options.data}: need at least two labels, found {labels}")
@@ -121,7 +153,7 @@ def train_bundle(options: TrainOptions) -> BundleConfig:
         if unknown:
             raise DataError(f"validation labels not seen in training: {', '.join(unknown[:10])}")
     else:
-        labels = []
+        labels, all_valid_examples = [], valid_examples
     log.info("data: %d training and %d validation examples", len(train_examples), len(valid_examples))
 
     tokenizer = build_tokenizer(
@@ -215,9 +247,11 @@ def train_bundle(options: TrainOptions) -> BundleConfig:
         config.save(staging)
         if classifier:
             config.calibration = calibrate(staging, config, valid_examples)
+            if options.oos_threshold:
+                config.out_of_scope = choose_threshold(staging, config, all_valid_examples)
             config.save(staging)
         # The held-out metrics are measured on the exported graph, as the service will run it.
-        config.metrics = {"validation": evaluate_bundle(staging, valid_examples)}
+        config.metrics = {"validation": evaluate_bundle(staging, all_valid_examples)}
         config.save(staging)
         if out.exists():
             shutil.rmtree(out)
