@@ -90,6 +90,7 @@ class BundleConfig(BaseModel):
     serving: ServingOptions = Field(default_factory=ServingOptions)
     calibration: Calibration | None = None
     out_of_scope: OutOfScope | None = None
+    quantization: dict[str, Any] | None = None
 
     @model_validator(mode="after")
     def _labels_match_task(self) -> BundleConfig:

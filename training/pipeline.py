@@ -26,6 +26,7 @@ from training.defaults import TASK_DEFAULTS
 from training.evaluate import classifier_logits, evaluate_bundle, label_indices
 from training.export import export_classifier, export_language_model, mixed_length_sample
 from training.model import RNNClassifier, RNNLanguageModel, count_parameters
+from training.quantize import quantize_bundle
 from training.tokenizer import build_tokenizer
 from training.trainer import Hyperparameters, Split, Trainer
 
@@ -46,6 +47,7 @@ class TrainOptions:
     label_field: str = "label"
     run_dir: Path | None = None
     oos_threshold: bool = False
+    quantize: str = "none"
     overrides: dict = field(default_factory=dict)  # any key of TASK_DEFAULTS
 
 
@@ -252,6 +254,13 @@ def train_bundle(options: TrainOptions) -> BundleConfig:
             config.save(staging)
         # The held-out metrics are measured on the exported graph, as the service will run it.
         config.metrics = {"validation": evaluate_bundle(staging, all_valid_examples)}
+        if options.quantize == "int8":
+            config.quantization = quantize_bundle(staging, sample)
+            fp32, int8 = config.metrics["validation"], evaluate_bundle(staging, all_valid_examples)
+            config.quantization["validation_change"] = {
+                key: int8[key] - fp32[key] for key in int8 if isinstance(int8[key], float) and key in fp32
+            }
+            config.metrics = {"validation": int8, "validation_fp32": fp32}
         config.save(staging)
         if out.exists():
             shutil.rmtree(out)
