@@ -98,6 +98,16 @@ class BundleConfig(BaseModel):
             raise ValueError("a classifier needs at least two labels")
         return self
 
+    @property
+    def temperature(self) -> float:
+        """Divide logits by this before the softmax (1 when the model is not calibrated)."""
+        return self.calibration.temperature if self.calibration else 1.0
+
+    @property
+    def answer_labels(self) -> list[str]:
+        """The labels the model can answer: its own, plus the out-of-scope label when it abstains by threshold."""
+        return self.labels + ([self.out_of_scope.label] if self.out_of_scope else [])
+
     @classmethod
     def load(cls, directory: Path) -> BundleConfig:
         return cls.model_validate_json((directory / CONFIG_FILE).read_text(encoding="utf-8"))

@@ -45,7 +45,8 @@ class ServedModel:
         self.provider = active_provider(self.session)
         self.vocabulary = [self.encoder.token(i) for i in range(config.vocab_size)]
         self._timeout_s = settings.request_timeout_s or None
-        self._temperature = config.calibration.temperature if config.calibration else 1.0
+        self._temperature = config.temperature
+        self.label_index = {label: i for i, label in enumerate(config.labels)}
         self._max_tokens = settings.max_tokens_per_request
         self._executor = ThreadPoolExecutor(settings.instances, thread_name_prefix=f"ort-{self.name}")
         serving = config.serving

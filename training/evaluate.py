@@ -35,13 +35,8 @@ def evaluate_bundle(directory: Path, examples: list[Example]) -> dict:
     return _evaluate_language_model(directory, config, examples)
 
 
-def label_names(config: BundleConfig) -> list[str]:
-    """The model's labels, plus the out-of-scope answer when it abstains by threshold."""
-    return config.labels + ([config.out_of_scope.label] if config.out_of_scope else [])
-
-
-def label_indices(config: BundleConfig, examples: list[Example]) -> np.ndarray:
-    index = {label: i for i, label in enumerate(label_names(config))}
+def label_indices(names: list[str], examples: list[Example]) -> np.ndarray:
+    index = {label: i for i, label in enumerate(names)}
     unknown = sorted({e.label for e in examples if e.label not in index}, key=str)
     if unknown:
         raise DataError(f"labels not known to the model: {', '.join(map(str, unknown[:10]))}")
@@ -69,12 +64,11 @@ def predict_indices(probabilities: np.ndarray, config: BundleConfig) -> np.ndarr
 
 
 def _evaluate_classifier(directory: Path, config: BundleConfig, examples: list[Example]) -> dict:
-    truth = label_indices(config, examples)
+    names = config.answer_labels
+    truth = label_indices(names, examples)
     logits = classifier_logits(directory, config, [e.text for e in examples])
-    temperature = config.calibration.temperature if config.calibration else 1.0
-    probabilities = softmax(logits / temperature)
+    probabilities = softmax(logits / config.temperature)
     predicted = predict_indices(probabilities, config)
-    names = label_names(config)
     metrics = classification_metrics(truth, predicted, len(names))
     if OUT_OF_SCOPE in names:
         metrics |= out_of_scope_metrics(truth, predicted, names.index(OUT_OF_SCOPE))

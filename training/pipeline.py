@@ -91,7 +91,7 @@ def load_splits(options: TrainOptions, seed: int) -> tuple[list[Example], list[E
 
 def calibrate(directory: Path, config: BundleConfig, examples: list[Example]) -> Calibration:
     """Fit the temperature on the exported graph's validation logits; ECE before and after."""
-    truth = label_indices(config, examples)
+    truth = label_indices(config.labels, examples)
     logits = classifier_logits(directory, config, [e.text for e in examples])
     temperature = fit_temperature(logits, truth)
     return Calibration(
@@ -105,10 +105,9 @@ def calibrate(directory: Path, config: BundleConfig, examples: list[Example]) ->
 def choose_threshold(directory: Path, config: BundleConfig, examples: list[Example]) -> OutOfScope:
     """The confidence below which the model answers `oos`: the threshold on calibrated top
     probability that maximises the mean of in-scope accuracy and out-of-scope recall on validation."""
-    config.out_of_scope = OutOfScope(threshold=0.0)
-    truth = label_indices(config, examples)
+    truth = label_indices([*config.labels, OUT_OF_SCOPE], examples)
     logits = classifier_logits(directory, config, [e.text for e in examples])
-    probabilities = softmax(logits / (config.calibration.temperature if config.calibration else 1.0))
+    probabilities = softmax(logits / config.temperature)
     best, predicted = probabilities.max(axis=1), probabilities.argmax(axis=1)
     oos_index = len(config.labels)
     in_scope, out_scope = truth != oos_index, truth == oos_index

@@ -169,9 +169,8 @@ async def infer(
     check_limits(PredictRequest(model=model.name, inputs=texts, params=params), settings)
     outputs = await model.predict(texts, params)
     if model.is_classifier:  # probabilities in label order, not best-first
-        order = {label: i for i, label in enumerate(model.config.labels)}
         for output in outputs:
-            output["alternatives"].sort(key=lambda a: order[a["label"]])
+            output["alternatives"].sort(key=lambda a: model.label_index[a["label"]])
     metrics.inference_requests.labels(model.name, "ok").inc()
     metrics.inference_inputs.labels(model.name).inc(len(texts))
     tensors = _output_tensors(model, outputs)
