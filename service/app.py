@@ -12,7 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from service.errors import install_error_handlers
 from service.metrics import Metrics
-from service.middleware import BodyLimitMiddleware, HttpMetricsMiddleware, RequestContextMiddleware
+from service.middleware import BodyLimitMiddleware, ObservabilityMiddleware
 from service.openapi import install_openapi
 from service.repository import ModelRepository
 from service.routes import health, kserve, metrics, predict, reload
@@ -56,8 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(kserve.router, dependencies=[Depends(require_api_key)], responses=V2_ERROR_RESPONSES)
     app.include_router(health.router, dependencies=[Depends(require_api_key_for_health)])
     app.include_router(metrics.router, dependencies=[Depends(require_api_key_for_metrics)])
-    # Added last runs first: request id → body limit → CORS → metrics → routes.
-    app.add_middleware(HttpMetricsMiddleware, metrics=app_metrics)
+    # Added last runs first: observability → body limit → CORS → routes.
     origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
     if origins:
         app.add_middleware(
@@ -67,5 +66,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["content-type", "authorization", "x-api-key", "x-request-id"],
         )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(ObservabilityMiddleware, metrics=app_metrics)
     return app

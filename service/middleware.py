@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: request ids and access logs, request-body limit, HTTP metrics."""
+"""Pure ASGI middleware: observability (request ids, metrics, access logs) and the request-body limit."""
 
 from __future__ import annotations
 
@@ -22,14 +22,17 @@ def _route(scope: Scope) -> str:
     return getattr(scope.get("route"), "path", None) or "unmatched"
 
 
-class RequestContextMiddleware:
-    """Takes the caller's `X-Request-ID` (or makes one), returns it, logs one line per request.
+class ObservabilityMiddleware:
+    """Per request: takes the caller's `X-Request-ID` (or makes one) and returns it, counts and
+    times the request by route template (bounded labels), and logs one access line.
 
-    The log line never holds request bodies, so texts stay out of logs.
+    Outermost, so requests answered by the other middleware (413 for oversized bodies) are counted
+    too. The log line never holds request bodies, so texts stay out of logs.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -52,14 +55,18 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            elapsed = time.perf_counter() - started
+            route = _route(scope)
+            self.metrics.http_requests.labels(route, scope["method"], str(status)).inc()
+            self.metrics.http_latency.labels(route).observe(elapsed)
             log.info(
                 "request",
                 extra={
                     "method": scope["method"],
                     "path": scope["path"],
-                    "route": _route(scope),
+                    "route": route,
                     "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "duration_ms": round(elapsed * 1000, 2),
                 },
             )
             request_id.reset(token)
@@ -130,29 +137,3 @@ class BodyLimitMiddleware:
 
 class _TooLarge(Exception):
     pass
-
-
-class HttpMetricsMiddleware:
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def send_with_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_status)
-        finally:
-            template = _route(scope)
-            self.metrics.http_requests.labels(template, scope["method"], str(status)).inc()
-            self.metrics.http_latency.labels(template).observe(time.perf_counter() - started)

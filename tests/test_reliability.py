@@ -93,6 +93,7 @@ def test_limits(make_server, model_repository: Path) -> None:
 
     chunked = httpx.post(f"{server.url}/predict", content=chunks(), headers={"content-type": "application/json"})
     assert chunked.status_code == 413
+    assert 'status="413"' in httpx.get(f"{server.url}/metrics").text  # refused bodies are counted too
     many = post(server, {"model": "sentiment", "inputs": ["good"] * 5})
     assert many.status_code == 422 and "limit of 4" in many.json()["error"]["message"]
     tokens = post(server, {"model": "sentiment", "inputs": ["one two three four five six seven"] * 2})
