@@ -1,23 +1,26 @@
 """Dynamic batching: concurrent requests for one model become few, well-filled ONNX Runtime calls.
 
 Each input sequence is a queue item, so a request with many inputs is split across batches and
-small requests are merged, and every item is answered exactly once through its own future.
+small requests are merged; every request is answered exactly once, through one future, when all its
+items are done.
 
-A batch is formed when a run slot is free (one per model instance), either when the queue holds
-`max_batch_size` items or when the oldest item has waited `max_delay`. While a batch runs the next
-one gathers, so under load batches fill without any added delay. Formation is length-aware: when
-the queue holds more than a batch, the batch is the window of similar lengths around the oldest
-item (which therefore never starves), and a batch is cut into runs of similar length when their
-lengths differ widely, so little work goes to padding.
+Batches are formed on the event loop, without a scheduler task: on each arrival, on a timer and
+when a batch finishes, a batch is handed to a free instance (one worker thread each, with its own
+ONNX Runtime session) if the queue holds `max_batch_size` items or the oldest has waited
+`max_delay`. While batches run the next one gathers, so under load batches fill without any added
+delay. The worker answers a whole batch with one call back into the loop. Formation is
+length-aware: when the queue holds more than a batch, the batch is the window of similar lengths
+around the oldest item (which therefore never starves), and the worker cuts a batch into runs of
+similar length when their lengths differ widely, so little work goes to padding.
 """
 
 from __future__ import annotations
 
 import asyncio
+import queue
+import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor
-from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -39,11 +42,26 @@ class BatchObserver(Protocol):
     def queue_depth(self, depth: int) -> None: ...
 
 
-@dataclass(eq=False)
+class _Request:
+    """One caller's sequences and the single future that answers all of them."""
+
+    __slots__ = ("cancelled", "enqueued", "future", "remaining", "rows")
+
+    def __init__(self, future: asyncio.Future, count: int) -> None:
+        self.future = future
+        self.rows: list[np.ndarray | None] = [None] * count
+        self.remaining = count
+        self.enqueued = time.perf_counter()
+        self.cancelled = False
+
+
 class _Item:
-    ids: Sequence[int]
-    future: asyncio.Future
-    enqueued: float = field(default_factory=time.perf_counter)
+    __slots__ = ("ids", "index", "request")
+
+    def __init__(self, request: _Request, index: int, ids: Sequence[int]) -> None:
+        self.request = request
+        self.index = index
+        self.ids = ids
 
 
 def pad_batch(sequences: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
@@ -70,150 +88,174 @@ def length_runs(lengths: Sequence[int]) -> list[list[int]]:
     return runs
 
 
+def run_padded(run: RunFn, sequences: Sequence[Sequence[int]]) -> tuple[list[np.ndarray], float]:
+    """Run each length run as one padded call; the rows in input order and the padded fraction."""
+    outputs: list[np.ndarray] = [np.empty(0)] * len(sequences)
+    padded_cells = real_cells = 0
+    for positions in length_runs([len(s) for s in sequences]):
+        ids, lengths = pad_batch([sequences[i] for i in positions])
+        result = run(ids, lengths)
+        for row, position in enumerate(positions):
+            outputs[position] = result[row]
+        padded_cells += ids.size
+        real_cells += int(lengths.sum())
+    return outputs, 1.0 - real_cells / max(1, padded_cells)
+
+
+_STOP = None
+
+
 class DynamicBatcher:
+    """Batches for one model; `runs` holds one run function per instance (its own session)."""
+
     def __init__(
         self,
-        run: RunFn,
-        executor: Executor,
+        runs: Sequence[RunFn],
         max_batch_size: int,
         max_delay_s: float,
         max_queue_size: int,
-        slots: int = 1,
         observer: BatchObserver | None = None,
+        name: str = "model",
     ) -> None:
-        self._run = run
-        self._executor = executor
+        if not runs:
+            raise ValueError("a batcher needs at least one instance")
+        self._runs = list(runs)
         self.max_batch_size = max_batch_size
         self.max_delay_s = max_delay_s
         self.max_queue_size = max_queue_size
-        self._slots = asyncio.Semaphore(slots)
         self._observer = observer
+        self._name = name
         self._queue: list[_Item] = []
-        self._arrived = asyncio.Event()
-        self._task: asyncio.Task | None = None
-        self._running: set[asyncio.Task] = set()
+        self._free = len(self._runs)
+        self._inbox: queue.SimpleQueue[list[_Item] | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._idle: asyncio.Event | None = None
+
+    @property
+    def instances(self) -> int:
+        return len(self._runs)
 
     @property
     def depth(self) -> int:
         return len(self._queue)
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._schedule(), name="batcher")
+        if self._loop is not None:
+            return
+        self._loop = asyncio.get_running_loop()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        for number, run in enumerate(self._runs):
+            thread = threading.Thread(target=self._work, args=(run,), name=f"ort-{self._name}-{number}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
 
     async def stop(self) -> None:
-        """Finish everything queued and running, then stop scheduling."""
-        while self._queue or self._running:
-            await asyncio.sleep(0.005)
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        """Finish everything queued and running, then stop the worker threads."""
+        if self._loop is None or self._idle is None:
+            return
+        while self._queue or self._free < len(self._runs):
+            self._idle.clear()
+            await self._idle.wait()
+        for _ in self._threads:
+            self._inbox.put(_STOP)
+        threads, self._threads = self._threads, []
+        await asyncio.get_running_loop().run_in_executor(None, lambda: [t.join() for t in threads])
+        if self._timer is not None:
+            self._timer.cancel()
+        self._loop = None
 
     async def submit(self, sequences: Sequence[Sequence[int]]) -> list[np.ndarray]:
         """Queue the sequences and wait for one output row each, in order."""
+        if self._loop is None:
+            raise RuntimeError("the batcher is not started")
         if len(self._queue) + len(sequences) > self.max_queue_size:
             raise Overloaded("the model's queue is full; retry shortly", headers={"Retry-After": "1"})
-        loop = asyncio.get_running_loop()
-        items = [_Item(ids, loop.create_future()) for ids in sequences]
-        self._queue.extend(items)
-        self._arrived.set()
+        request = _Request(self._loop.create_future(), len(sequences))
+        self._queue.extend(_Item(request, index, ids) for index, ids in enumerate(sequences))
         self._report_depth()
+        self._dispatch()
         try:
-            return list(await asyncio.gather(*(item.future for item in items)))
+            return await request.future
         except asyncio.CancelledError:
-            # The caller went away: drop its items that have not started.
-            waiting = set(items)
-            self._queue = [item for item in self._queue if item not in waiting]
+            # The caller went away: its items that have not started are skipped when batches form.
+            request.cancelled = True
             raise
 
     def _report_depth(self) -> None:
         if self._observer is not None:
             self._observer.queue_depth(len(self._queue))
 
-    async def _schedule(self) -> None:
-        while True:
-            await self._slots.acquire()
-            try:
-                await self._gather()
-            except BaseException:
-                self._slots.release()
-                raise
-            batch = self._take()
-            task = asyncio.create_task(self._execute(batch))
-            self._running.add(task)
-            task.add_done_callback(self._running.discard)
+    def _dispatch(self) -> None:
+        """Hand batches to free instances while the queue holds a full or overdue batch."""
+        while self._free and self._queue:
+            waited = time.perf_counter() - self._queue[0].request.enqueued
+            if len(self._queue) < self.max_batch_size and waited < self.max_delay_s:
+                if self._timer is None:
+                    self._timer = self._loop.call_later(self.max_delay_s - waited, self._on_timer)  # type: ignore[union-attr]
+                return
+            batch = [item for item in self._take() if not item.request.cancelled]
+            if batch:
+                self._free -= 1
+                self._inbox.put(batch)
+        self._report_depth()
 
-    async def _gather(self) -> None:
-        """Wait until there is a full batch or the oldest item has waited long enough."""
-        while not self._queue:
-            self._arrived.clear()
-            await self._arrived.wait()
-        deadline = self._queue[0].enqueued + self.max_delay_s
-        while len(self._queue) < self.max_batch_size:
-            remaining = deadline - time.perf_counter()
-            if remaining <= 0:
-                break
-            self._arrived.clear()
-            try:
-                await asyncio.wait_for(self._arrived.wait(), remaining)
-            except TimeoutError:
-                break
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._dispatch()
 
     def _take(self) -> list[_Item]:
-        queue = self._queue
-        if len(queue) <= self.max_batch_size:
-            batch, self._queue = queue, []
-        else:
-            # The window of similar lengths that contains the oldest item.
-            order = sorted(range(len(queue)), key=lambda i: len(queue[i].ids))
-            oldest = order.index(0)
-            start = min(max(0, oldest - self.max_batch_size // 2), len(order) - self.max_batch_size)
-            chosen = set(order[start : start + self.max_batch_size])
-            batch = [queue[i] for i in sorted(chosen)]
-            self._queue = [item for i, item in enumerate(queue) if i not in chosen]
-        self._report_depth()
-        return batch
+        pending = self._queue
+        if len(pending) <= self.max_batch_size:
+            self._queue = []
+            return pending
+        # The window of similar lengths that contains the oldest item.
+        order = sorted(range(len(pending)), key=lambda i: len(pending[i].ids))
+        oldest = order.index(0)
+        start = min(max(0, oldest - self.max_batch_size // 2), len(order) - self.max_batch_size)
+        chosen = set(order[start : start + self.max_batch_size])
+        self._queue = [item for i, item in enumerate(pending) if i not in chosen]
+        return [pending[i] for i in sorted(chosen)]
 
-    async def _execute(self, batch: list[_Item]) -> None:
-        try:
-            live = [item for item in batch if not item.future.done()]
-            if not live:
-                return
+    def _work(self, run: RunFn) -> None:
+        """Worker thread of one instance: run batches until told to stop."""
+        loop = self._loop
+        assert loop is not None
+        while (batch := self._inbox.get()) is not _STOP:
             started = time.perf_counter()
-            loop = asyncio.get_running_loop()
-            sequences = [item.ids for item in live]
             try:
-                outputs, padded_fraction = await loop.run_in_executor(self._executor, self._run_runs, sequences)
+                result: tuple[list[np.ndarray], float] | Exception = run_padded(run, [item.ids for item in batch])
             except Exception as error:  # one failed batch fails only its own requests
-                failure = InferenceFailed(f"inference failed for this batch: {type(error).__name__}: {error}")
-                for item in live:
-                    if not item.future.done():
-                        item.future.set_exception(failure)
-                return
-            finished = time.perf_counter()
-            for item, output in zip(live, outputs, strict=True):
-                if not item.future.done():
-                    item.future.set_result(output)
+                result = InferenceFailed(f"inference failed for this batch: {type(error).__name__}: {error}")
+            loop.call_soon_threadsafe(self._complete, batch, result, started, time.perf_counter())
+
+    def _complete(
+        self,
+        batch: list[_Item],
+        result: tuple[list[np.ndarray], float] | Exception,
+        started: float,
+        finished: float,
+    ) -> None:
+        """Event loop: answer the batch's requests, free the instance, form the next batch."""
+        self._free += 1
+        if isinstance(result, Exception):
+            for item in batch:
+                if not item.request.future.done():
+                    item.request.future.set_exception(result)
+        else:
+            outputs, padded_fraction = result
+            for item, row in zip(batch, outputs, strict=True):
+                request = item.request
+                request.rows[item.index] = row
+                request.remaining -= 1
+                if request.remaining == 0 and not request.future.done():
+                    request.future.set_result(request.rows)
             if self._observer is not None:
                 self._observer.batch_done(
-                    len(live),
-                    padded_fraction,
-                    [started - item.enqueued for item in live],
-                    finished - started,
+                    len(batch), padded_fraction, [started - item.request.enqueued for item in batch], finished - started
                 )
-        finally:
-            self._slots.release()
-
-    def _run_runs(self, sequences: list[Sequence[int]]) -> tuple[list[np.ndarray], float]:
-        """Worker thread: run each length run as one padded ONNX Runtime call."""
-        outputs: list[np.ndarray] = [np.empty(0)] * len(sequences)
-        padded_cells = real_cells = 0
-        for run in length_runs([len(s) for s in sequences]):
-            ids, lengths = pad_batch([sequences[i] for i in run])
-            result = self._run(ids, lengths)
-            for row, position in enumerate(run):
-                outputs[position] = result[row]
-            padded_cells += ids.size
-            real_cells += int(lengths.sum())
-        return outputs, 1.0 - real_cells / max(1, padded_cells)
+        self._dispatch()
+        if not self._queue and self._free == len(self._runs) and self._idle is not None:
+            self._idle.set()

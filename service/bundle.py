@@ -5,7 +5,7 @@ Training writes bundles with these types; the service reads them. Nothing here i
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ SPECIAL_TOKENS = (PAD_TOKEN, UNK_TOKEN, BOS_TOKEN, EOS_TOKEN)
 PAD_ID = 0
 
 
-class Task(str, Enum):
+class Task(StrEnum):
     SENTIMENT = "sentiment"
     INTENT = "intent"
     NEXT_WORD = "next-word"

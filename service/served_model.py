@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from concurrent.futures import ThreadPoolExecutor
+import os
 from pathlib import Path
 
 import numpy as np
+from onnxruntime import InferenceSession
 
-from service.batcher import DynamicBatcher, pad_batch
+from service.batcher import DynamicBatcher, RunFn, pad_batch
 from service.bundle import INPUT_IDS, LENGTHS, LOGITS, MODEL_FILE, TOKENIZER_FILE, BundleConfig
 from service.errors import DeadlineExceeded, InvalidInput
 from service.metrics import Metrics
@@ -36,51 +37,57 @@ class ServedModel:
         providers = choose_providers(
             settings.execution_provider, settings.cuda_device_id, settings.cuda_mem_limit_bytes
         )
-        self.session = create_session(
-            directory / MODEL_FILE,
-            providers,
-            settings.intra_op_threads,
-            allow_spinning=settings.ort_allow_spinning,
-        )
-        self.provider = active_provider(self.session)
+        # One session per instance, each run by its own worker thread; the cores are shared out
+        # between them unless the thread count is set.
+        threads = settings.intra_op_threads
+        if not threads and settings.instances > 1:
+            threads = max(1, (os.cpu_count() or 1) // settings.instances)
+        self.sessions = [
+            create_session(directory / MODEL_FILE, providers, threads, allow_spinning=settings.ort_allow_spinning)
+            for _ in range(settings.instances)
+        ]
+        self.provider = active_provider(self.sessions[0])
         self.vocabulary = [self.encoder.token(i) for i in range(config.vocab_size)]
         self._timeout_s = settings.request_timeout_s or None
         self._temperature = config.temperature
         self.label_index = {label: i for i, label in enumerate(config.labels)}
         self._max_tokens = settings.max_tokens_per_request
-        self._executor = ThreadPoolExecutor(settings.instances, thread_name_prefix=f"ort-{self.name}")
         serving = config.serving
         self.batcher = DynamicBatcher(
-            self._run,
-            self._executor,
+            [self._runner(session) for session in self.sessions],
             max_batch_size=serving.max_batch_size or settings.max_batch_size,
             max_delay_s=(
                 serving.max_batch_delay_ms if serving.max_batch_delay_ms is not None else settings.max_batch_delay_ms
             )
             / 1000.0,
             max_queue_size=settings.max_queue_size,
-            slots=settings.instances,
             observer=metrics.observer(self.name),
+            name=self.name,
         )
 
-    def _run(self, ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-        """Worker thread: probabilities for one padded batch."""
-        (logits,) = self.session.run([LOGITS], {INPUT_IDS: ids, LENGTHS: lengths})
-        return softmax(logits / self._temperature)
+    def _runner(self, session: InferenceSession) -> RunFn:
+        temperature = self._temperature
+
+        def run(ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+            """Worker thread: probabilities for one padded batch."""
+            (logits,) = session.run([LOGITS], {INPUT_IDS: ids, LENGTHS: lengths})
+            return softmax(logits / temperature)
+
+        return run
 
     def warm_up(self) -> None:
-        """Run a real padded batch so the first request pays no initialisation cost."""
+        """Run a real padded batch on every instance so the first request pays no initialisation cost."""
         unk = self.encoder.unk_id
-        probabilities = self._run(*pad_batch([[unk] * 3, [unk]]))
-        if not np.all(np.isfinite(probabilities)):
-            raise RuntimeError("warm-up produced non-finite outputs")
+        for session in self.sessions:
+            probabilities = self._runner(session)(*pad_batch([[unk] * 3, [unk]]))
+            if not np.all(np.isfinite(probabilities)):
+                raise RuntimeError("warm-up produced non-finite outputs")
 
     def start(self) -> None:
         self.batcher.start()
 
     async def close(self) -> None:
         await self.batcher.stop()
-        self._executor.shutdown(wait=True)
 
     async def predict(self, texts: list[str], params: PredictParams) -> list[Output]:
         encoded = self.encoder.encode(texts)
@@ -89,7 +96,8 @@ class ServedModel:
             raise InvalidInput(f"inputs: {tokens} tokens exceed the limit of {self._max_tokens} per request")
         try:
             # Past the deadline the request's queued inputs are withdrawn, never computed.
-            rows = await asyncio.wait_for(self.batcher.submit([e.ids for e in encoded]), self._timeout_s)
+            async with asyncio.timeout(self._timeout_s):
+                rows = await self.batcher.submit([e.ids for e in encoded])
         except TimeoutError:
             raise DeadlineExceeded(f"no answer within {self._timeout_s:g} s; retry later") from None
         if self.is_classifier:

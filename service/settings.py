@@ -29,7 +29,7 @@ class Settings(BaseSettings):
     cuda_mem_limit_bytes: int = Field(0, ge=0, description="0: no limit")
     intra_op_threads: int = Field(0, ge=0, description="0: ONNX Runtime's choice (one per core)")
     ort_allow_spinning: bool = Field(False, description="ONNX Runtime worker threads spin between runs")
-    instances: int = Field(1, ge=1, le=64, description="concurrent batches per model")
+    instances: int = Field(1, ge=1, le=64, description="ONNX Runtime sessions per model, one worker thread each")
 
     # Request limits.
     max_body_bytes: int = Field(1_048_576, ge=1024, description="larger bodies get 413")

@@ -1,9 +1,8 @@
-"""The dynamic batcher on a real event loop and a real thread pool."""
+"""The dynamic batcher on a real event loop and real worker threads."""
 
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -31,10 +30,8 @@ def run(coro):
 
 
 async def _with_batcher(recorder: Recorder, body, **options):
-    executor = ThreadPoolExecutor(1)
     batcher = DynamicBatcher(
-        recorder,
-        executor,
+        [recorder] * options.pop("instances", 1),
         **{"max_batch_size": 8, "max_delay_s": 0.01, "max_queue_size": 1000, **options},
     )
     batcher.start()
@@ -42,7 +39,6 @@ async def _with_batcher(recorder: Recorder, body, **options):
         return await body(batcher)
     finally:
         await batcher.stop()
-        executor.shutdown()
 
 
 def test_concurrent_requests_are_batched_and_matched() -> None:
@@ -95,3 +91,38 @@ def test_full_queue_is_refused_at_once() -> None:
         return await batcher.submit([[1]] * 10)
 
     assert len(run(_with_batcher(Recorder(), body, max_queue_size=10))) == 10
+
+
+def test_instances_run_batches_concurrently_on_their_own_threads() -> None:
+    import threading
+    import time
+
+    seen: list[tuple[str, float, float]] = []
+
+    def slow(ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        started = time.perf_counter()
+        time.sleep(0.05)  # releases the GIL, as ONNX Runtime does
+        seen.append((threading.current_thread().name, started, time.perf_counter()))
+        return np.stack([ids.sum(axis=1), lengths], axis=1)
+
+    async def body(batcher):
+        return await asyncio.gather(*(batcher.submit([[i]] * 8) for i in range(4)))
+
+    answers = run(_with_batcher(slow, body, instances=2))
+    assert [[int(row[0]) for row in answer] for answer in answers] == [[i] * 8 for i in range(4)]
+    assert len({name for name, _, _ in seen}) == 2
+    first, second = sorted(seen, key=lambda s: s[1])[:2]
+    assert second[1] < first[2]  # the second batch started before the first finished
+
+
+def test_cancelled_request_is_not_computed() -> None:
+    recorder = Recorder()
+
+    async def body(batcher):
+        waiting = asyncio.create_task(batcher.submit([[7, 7]]))
+        await asyncio.sleep(0)  # queued, not yet due (50 ms delay)
+        waiting.cancel()
+        return await batcher.submit([[1, 2]])
+
+    assert [list(row) for row in run(_with_batcher(recorder, body, max_delay_s=0.05))] == [[3, 2]]
+    assert all(shape[0] == 1 for shape in recorder.shapes)  # the cancelled [7, 7] never ran
