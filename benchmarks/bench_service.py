@@ -3,7 +3,7 @@
 1. in-process ceiling: ONNX Runtime alone on the default sentiment model, sequences/s by batch size;
 2. HTTP ceiling: the same server stack answering `POST /echo` (parsing, validation, JSON) with no model;
 3. the service under wrk with 64 connections, single-text and 32-text requests: throughput, p50, p99;
-4. the same with batching off (maximum batch size 1);
+4. the same with batching off (maximum batch size 1), and with two instances (sessions) per model;
 5. a concurrency sweep (plot), resident memory with the three default models, time to ready.
 
     python benchmarks/bench_service.py [--duration 10] [--write BENCHMARKS.md]
@@ -189,6 +189,12 @@ def main() -> None:
     multi_off = wrk(f"{service.url}/predict", body(32), 64, d)
     service.stop()
 
+    print("service, two instances (sessions) per model...", flush=True)
+    service = Service(RNNSERVE_INSTANCES="2")
+    single_two = wrk(f"{service.url}/predict", body(1), 64, d)
+    multi_two = wrk(f"{service.url}/predict", body(32), 64, d)
+    service.stop()
+
     multi_seq = multi["rps"] * 32
     targets = [
         ("single-text throughput / HTTP echo ceiling", single["rps"] / echo["rps"], ">= 0.80"),
@@ -222,6 +228,8 @@ def main() -> None:
         ("service, 32 texts", multi, 32),
         ("batching off, 1 text", single_off, 1),
         ("batching off, 32 texts", multi_off, 32),
+        ("two instances, 1 text", single_two, 1),
+        ("two instances, 32 texts", multi_two, 32),
     ]:
         lines.append(
             f"| {name} | {result['rps']:,.0f} | {result['rps'] * per:,.0f} | {result['p50_ms']:.1f} | "

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 # A text holds at least one visible character and no NUL (the regex engine is linear-time).
@@ -15,6 +15,25 @@ class PredictParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     top_k: int | None = Field(default=None, ge=1, le=1000, description="alternatives per input (next-word default 5)")
+
+    # Completion (next-word models with a step model).
+    max_words: int | None = Field(default=None, ge=1, le=64, description="complete each input with up to N words")
+    strategy: Literal["greedy", "beam", "sample"] = Field(default="greedy", description="how completions are chosen")
+    beam_width: int = Field(default=4, ge=1, le=16, description="beam: hypotheses kept per step")
+    completions: int = Field(
+        default=1, ge=1, le=16, description="completions per input: the best beams, or independent samples"
+    )
+    temperature: float = Field(default=1.0, gt=0, le=10, description="sample: divides the logits")
+    top_p: float = Field(default=1.0, gt=0, le=1, description="sample: nucleus mass")
+    seed: int | None = Field(default=None, ge=0, le=2**63 - 1, description="sample: for reproducible draws")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.strategy == "greedy" and self.completions > 1:
+            raise ValueError("completions: greedy decoding gives one completion; use beam or sample for more")
+        if self.strategy == "beam" and self.completions > self.beam_width:
+            raise ValueError(f"completions: at most beam_width ({self.beam_width})")
+        return self
 
 
 class PredictRequest(BaseModel):
@@ -46,8 +65,16 @@ class ClassifierOutput(BaseModel):
     truncated: bool = False
 
 
+class Completion(BaseModel):
+    text: str = Field(description="the generated words, space-separated")
+    tokens: list[str]
+    logprob: float = Field(description="natural log-probability of the generated words (and end of sentence)")
+    finished: bool = Field(description="true when the model ended the sentence before max_words")
+
+
 class NextWordOutput(BaseModel):
     next: list[ScoredToken]
+    completions: list[Completion] | None = Field(default=None, description="present when params.max_words is set")
     truncated: bool = False
 
 

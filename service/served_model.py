@@ -11,14 +11,28 @@ import numpy as np
 from onnxruntime import InferenceSession
 
 from service.batcher import DynamicBatcher, RunFn, pad_batch
-from service.bundle import INPUT_IDS, LENGTHS, LOGITS, MODEL_FILE, TOKENIZER_FILE, BundleConfig
+from service.bundle import (
+    BOS_TOKEN,
+    EOS_TOKEN,
+    INPUT_IDS,
+    LENGTHS,
+    LOGITS,
+    MODEL_FILE,
+    PAD_TOKEN,
+    STEP_MODEL_FILE,
+    TOKENIZER_FILE,
+    UNK_TOKEN,
+    BundleConfig,
+)
+from service.completion import CompletionEngine
+from service.decoding import Decoder
 from service.errors import DeadlineExceeded, InvalidInput
 from service.metrics import Metrics
 from service.postprocess import Output, classifier_output, next_word_output, softmax
 from service.runtime import active_provider, choose_providers, create_session
 from service.schemas import PredictParams
 from service.settings import Settings
-from service.text import TextEncoder
+from service.text import Encoded, TextEncoder
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +78,20 @@ class ServedModel:
             observer=metrics.observer(self.name),
             name=self.name,
         )
+        self.completion: CompletionEngine | None = None
+        if not self.is_classifier and (directory / STEP_MODEL_FILE).exists():
+            architecture = config.architecture
+            self.completion = CompletionEngine(
+                create_session(
+                    directory / STEP_MODEL_FILE, providers, threads, allow_spinning=settings.ort_allow_spinning
+                ),
+                num_layers=architecture.num_layers,
+                hidden_size=architecture.hidden_size,
+                max_batch_size=self.batcher.max_batch_size,
+                max_pending=settings.max_queue_size,
+                observer=metrics.observer(self.name),
+                name=self.name,
+            )
 
     def _runner(self, session: InferenceSession) -> RunFn:
         temperature = self._temperature
@@ -85,15 +113,26 @@ class ServedModel:
 
     def start(self) -> None:
         self.batcher.start()
+        if self.completion is not None:
+            self.completion.start()
 
     async def close(self) -> None:
         await self.batcher.stop()
+        if self.completion is not None:
+            await self.completion.stop()
 
     async def predict(self, texts: list[str], params: PredictParams) -> list[Output]:
+        if params.max_words is not None:
+            if self.is_classifier:
+                raise InvalidInput("params.max_words: completion is for next-word models")
+            if self.completion is None:
+                raise InvalidInput(f"params.max_words: model {self.name!r} has no step model for completion")
         encoded = self.encoder.encode(texts)
         tokens = sum(len(e.ids) for e in encoded)
         if tokens > self._max_tokens:
             raise InvalidInput(f"inputs: {tokens} tokens exceed the limit of {self._max_tokens} per request")
+        if params.max_words is not None:
+            return await self._complete(encoded, params)
         try:
             # Past the deadline the request's queued inputs are withdrawn, never computed.
             async with asyncio.timeout(self._timeout_s):
@@ -109,6 +148,48 @@ class ServedModel:
         return [
             next_word_output(row, self.vocabulary, top_k, e.truncated) for row, e in zip(rows, encoded, strict=True)
         ]
+
+    async def _complete(self, encoded: list[Encoded], params: PredictParams) -> list[Output]:
+        assert self.completion is not None and params.max_words is not None
+        vocabulary = self.vocabulary
+        eos = self.encoder.tokenizer.token_to_id(EOS_TOKEN)
+        # Never generated: padding, start of sentence and the unknown-word token.
+        tokenizer = self.encoder.tokenizer
+        banned = [i for t in (PAD_TOKEN, BOS_TOKEN, UNK_TOKEN) if (i := tokenizer.token_to_id(t)) is not None]
+
+        def decoder() -> Decoder:
+            return Decoder(
+                params.strategy,
+                params.max_words or 1,
+                params.completions,
+                eos,
+                banned,
+                beam_width=params.beam_width,
+                temperature=params.temperature,
+                top_p=params.top_p,
+                seed=params.seed,
+            )
+
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                completed = await self.completion.complete([e.ids for e in encoded], decoder)
+        except TimeoutError:
+            raise DeadlineExceeded(f"no answer within {self._timeout_s:g} s; retry later") from None
+        top_k = params.top_k or DEFAULT_NEXT_WORDS
+        outputs = []
+        for result, e in zip(completed, encoded, strict=True):
+            output = next_word_output(result.first, vocabulary, top_k, e.truncated)
+            output["completions"] = [
+                {
+                    "text": " ".join(words := [vocabulary[t] for t in h.tokens]),
+                    "tokens": words,
+                    "logprob": h.logprob,
+                    "finished": h.finished,
+                }
+                for h in result.hypotheses
+            ]
+            outputs.append(output)
+        return outputs
 
     def describe(self) -> dict:
         return {

@@ -1,0 +1,207 @@
+"""Completions on the single-step model (`step.onnx`), batched continuously across requests.
+
+One worker thread per next-word model. Each input's prefix is read once (inputs of equal length
+together) from a zero state; after that every step runs the live hypotheses of *all* requests as
+one batch of one word each, carrying their recurrent states. A generated word therefore costs one
+batched step whatever the prefix length, and requests join and leave between steps, so a short
+completion never waits for a long one to end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from onnxruntime import InferenceSession
+
+from service.batcher import BatchObserver
+from service.bundle import INPUT_IDS, LOGITS
+from service.decoding import Decoder, Hypothesis
+from service.errors import InferenceFailed, Overloaded
+from service.postprocess import softmax
+
+
+@dataclass(frozen=True)
+class Completed:
+    first: np.ndarray  # next-word probabilities right after the prefix
+    hypotheses: list[Hypothesis]
+
+
+@dataclass(eq=False)
+class _Job:
+    prefix: Sequence[int]
+    decoder: Decoder
+    future: asyncio.Future
+    loop: asyncio.AbstractEventLoop
+    enqueued: float = field(default_factory=time.perf_counter)
+    cancelled: bool = False
+    states: list[np.ndarray] = field(default_factory=list)  # each [layers, live, hidden]
+    first: np.ndarray | None = None
+
+    def answer(self, result: Completed | Exception) -> None:
+        self.loop.call_soon_threadsafe(_settle, self.future, result)
+
+
+def _settle(future: asyncio.Future, result: Completed | Exception) -> None:
+    if future.done():
+        return
+    if isinstance(result, Exception):
+        future.set_exception(result)
+    else:
+        future.set_result(result)
+
+
+_STOP = None
+
+
+class CompletionEngine:
+    def __init__(
+        self,
+        session: InferenceSession,
+        num_layers: int,
+        hidden_size: int,
+        max_batch_size: int,
+        max_pending: int,
+        observer: BatchObserver | None = None,
+        name: str = "model",
+    ) -> None:
+        self._session = session
+        self._state_inputs = [i.name for i in session.get_inputs() if i.name != INPUT_IDS]
+        self._outputs = [LOGITS, *(f"next_{name}" for name in self._state_inputs)]
+        missing = set(self._outputs) - {o.name for o in session.get_outputs()}
+        if not self._state_inputs or missing:
+            raise ValueError(f"step model lacks recurrent state inputs/outputs ({sorted(missing)})")
+        self._num_layers = num_layers
+        self._hidden_size = hidden_size
+        self.max_batch_size = max_batch_size
+        self.max_pending = max_pending
+        self._observer = observer
+        self._name = name
+        self._inbox: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._pending = 0  # inputs submitted and not yet answered (event loop's count)
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._work, name=f"complete-{self._name}", daemon=True)
+            self._thread.start()
+
+    async def stop(self) -> None:
+        if self._thread is not None:
+            self._inbox.put(_STOP)
+            thread, self._thread = self._thread, None
+            await asyncio.get_running_loop().run_in_executor(None, thread.join)
+
+    async def complete(self, prefixes: Sequence[Sequence[int]], decoder: Callable[[], Decoder]) -> list[Completed]:
+        """Complete every prefix (each with a fresh decoder); answers in order."""
+        if self._thread is None:
+            raise RuntimeError("the completion engine is not started")
+        if self._pending + len(prefixes) > self.max_pending:
+            raise Overloaded("the model's completion queue is full; retry shortly", headers={"Retry-After": "1"})
+        loop = asyncio.get_running_loop()
+        jobs = [_Job(prefix, decoder(), loop.create_future(), loop) for prefix in prefixes]
+        self._pending += len(jobs)
+        for job in jobs:
+            self._inbox.put(job)
+        try:
+            return list(await asyncio.gather(*(job.future for job in jobs)))
+        finally:
+            self._pending -= len(jobs)
+            for job in jobs:
+                job.cancelled = True  # no-op once answered; stops the work of a caller that left
+
+    # Worker thread from here on.
+
+    def _work(self) -> None:
+        active: list[_Job] = []
+        waiting: deque[_Job] = deque()
+        while True:
+            if not active and not waiting:
+                job = self._inbox.get()
+                if job is _STOP:
+                    return
+                waiting.append(job)
+            while True:
+                try:
+                    job = self._inbox.get_nowait()
+                except queue.Empty:
+                    break
+                if job is _STOP:
+                    self._inbox.put(_STOP)  # finish what is in hand first
+                    break
+                waiting.append(job)
+            active = [job for job in active if not job.cancelled]
+            admitted: list[_Job] = []
+            live = sum(len(job.decoder.live) for job in active)
+            while waiting and (live + waiting[0].decoder.width <= self.max_batch_size or not (active or admitted)):
+                job = waiting.popleft()
+                if not job.cancelled:
+                    admitted.append(job)
+                    live += job.decoder.width
+            try:
+                if admitted:
+                    self._read_prefixes(admitted)
+                    active += admitted
+                if active:
+                    self._step(active)
+            except Exception as error:  # a failed step fails the requests in it, not the engine
+                failure = InferenceFailed(f"completion failed: {type(error).__name__}: {error}")
+                for job in active + admitted:
+                    job.answer(failure)
+                active = []
+                continue
+            still = []
+            for job in active:
+                if job.decoder.done:
+                    assert job.first is not None
+                    job.answer(Completed(job.first, job.decoder.results()))
+                else:
+                    still.append(job)
+            active = still
+
+    def _run(self, ids: np.ndarray, states: list[np.ndarray], queued: list[float]) -> tuple[np.ndarray, list]:
+        started = time.perf_counter()
+        logits, *next_states = self._session.run(
+            self._outputs, {INPUT_IDS: ids, **dict(zip(self._state_inputs, states, strict=True))}
+        )
+        if self._observer is not None:
+            self._observer.batch_done(len(ids), 0.0, queued, time.perf_counter() - started)
+        return logits, next_states
+
+    def _read_prefixes(self, jobs: list[_Job]) -> None:
+        """Read new prefixes from a zero state, inputs of equal length in one run, then take the first word."""
+        by_length: dict[int, list[_Job]] = defaultdict(list)
+        for job in jobs:
+            by_length[len(job.prefix)].append(job)
+        now = time.perf_counter()
+        for group in by_length.values():
+            ids = np.array([job.prefix for job in group], dtype=np.int64)
+            zeros = np.zeros((self._num_layers, len(group), self._hidden_size), dtype=np.float32)
+            logits, states = self._run(ids, [zeros] * len(self._state_inputs), [now - j.enqueued for j in group])
+            last = logits[:, -1, :]
+            for row, job in enumerate(group):
+                job.first = softmax(last[row])
+                parents = job.decoder.step(last[row : row + 1])
+                job.states = [state[:, [row] * len(parents), :] for state in states]
+
+    def _step(self, jobs: list[_Job]) -> None:
+        """One word for every live hypothesis of every job, as one batch."""
+        jobs = [job for job in jobs if job.decoder.live and not job.decoder.done]
+        if not jobs:
+            return
+        ids = np.array([[h.tokens[-1]] for job in jobs for h in job.decoder.live], dtype=np.int64)
+        states = [np.concatenate([job.states[k] for job in jobs], axis=1) for k in range(len(self._state_inputs))]
+        logits, next_states = self._run(ids, states, [])
+        start = 0
+        for job in jobs:
+            count = len(job.decoder.live)
+            parents = job.decoder.step(logits[start : start + count, -1, :])
+            rows = [start + parent for parent in parents]
+            job.states = [state[:, rows, :] for state in next_states]
+            start += count
