@@ -9,10 +9,20 @@ with Client("http://127.0.0.1:8000") as client:
 from rnnserve_client.client import AsyncClient, Client
 from rnnserve_client.types import (
     ClassifierResult,
+    Completion,
     NextWordResult,
     Prediction,
     RnnServeError,
     Scored,
 )
 
-__all__ = ["AsyncClient", "ClassifierResult", "Client", "NextWordResult", "Prediction", "RnnServeError", "Scored"]
+__all__ = [
+    "AsyncClient",
+    "ClassifierResult",
+    "Client",
+    "Completion",
+    "NextWordResult",
+    "Prediction",
+    "RnnServeError",
+    "Scored",
+]

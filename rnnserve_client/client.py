@@ -8,18 +8,34 @@ from typing import Any
 
 import httpx
 
-from rnnserve_client.types import ClassifierResult, NextWordResult, Prediction, RnnServeError, parse_prediction
+from rnnserve_client.types import (
+    ClassifierResult,
+    NextWordResult,
+    Prediction,
+    RnnServeError,
+    parse_prediction,
+    parse_results,
+)
 
 RETRY_STATUSES = frozenset({429, 503})
 
 
-def _body(model: str, inputs: list[str], version: str | None, top_k: int | None) -> dict[str, Any]:
+def _body(model: str, inputs: list[str], version: str | None, params: dict[str, Any]) -> dict[str, Any]:
     body: dict[str, Any] = {"model": model, "inputs": list(inputs)}
     if version is not None:
         body["version"] = version
-    if top_k is not None:
-        body["params"] = {"top_k": top_k}
+    params = {k: v for k, v in params.items() if v is not None}
+    if params:
+        body["params"] = params
     return body
+
+
+def _ask_body(inputs: list[str], models: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    return {"inputs": list(inputs), "models": [{"model": name, "params": params} for name, params in models.items()]}
+
+
+def _completion_params(max_words: int, strategy: str, **options: Any) -> dict[str, Any]:
+    return {"max_words": max_words, "strategy": strategy, **options}
 
 
 def _error(response: httpx.Response) -> RnnServeError:
@@ -74,10 +90,7 @@ class Client:
     def close(self) -> None:
         self._http.close()
 
-    def predict(
-        self, model: str, inputs: list[str], *, version: str | None = None, top_k: int | None = None
-    ) -> Prediction:
-        body = _body(model, inputs, version, top_k)
+    def _post(self, body: dict[str, Any]) -> dict[str, Any]:
         for attempt in range(self._policy.retries + 1):
             try:
                 response = self._http.post("/predict", json=body)
@@ -87,11 +100,19 @@ class Client:
                 time.sleep(self._policy.wait_s(attempt, None))
                 continue
             if response.status_code == 200:
-                return parse_prediction(response.json())
+                return response.json()
             if response.status_code not in RETRY_STATUSES or attempt == self._policy.retries:
                 raise _error(response)
             time.sleep(self._policy.wait_s(attempt, response))
         raise AssertionError("unreachable")
+
+    def predict(self, model: str, inputs: list[str], *, version: str | None = None, **params: Any) -> Prediction:
+        """`params` as the service takes them: top_k, max_words, strategy, ..."""
+        return parse_prediction(self._post(_body(model, inputs, version, params)))
+
+    def ask(self, inputs: list[str], models: dict[str, dict[str, Any]]) -> dict[str, Prediction]:
+        """Several models about the same inputs in one request: {model name: its params}."""
+        return parse_results(self._post(_ask_body(inputs, models)))
 
     def classify(self, model: str, texts: list[str], *, top_k: int | None = None) -> list[ClassifierResult]:
         outputs = self.predict(model, texts, top_k=top_k).outputs
@@ -100,6 +121,13 @@ class Client:
     def next_words(self, model: str, prefixes: list[str], *, top_k: int = 5) -> list[NextWordResult]:
         outputs = self.predict(model, prefixes, top_k=top_k).outputs
         return [o for o in outputs if isinstance(o, NextWordResult)]
+
+    def complete(
+        self, model: str, prefixes: list[str], *, max_words: int = 5, strategy: str = "greedy", **options: Any
+    ) -> list[NextWordResult]:
+        """Completions of each prefix; options: beam_width, completions, temperature, top_p, seed, top_k."""
+        params = _completion_params(max_words, strategy, **options)
+        return [o for o in self.predict(model, prefixes, **params).outputs if isinstance(o, NextWordResult)]
 
 
 class AsyncClient:
@@ -117,10 +145,7 @@ class AsyncClient:
     async def close(self) -> None:
         await self._http.aclose()
 
-    async def predict(
-        self, model: str, inputs: list[str], *, version: str | None = None, top_k: int | None = None
-    ) -> Prediction:
-        body = _body(model, inputs, version, top_k)
+    async def _post(self, body: dict[str, Any]) -> dict[str, Any]:
         for attempt in range(self._policy.retries + 1):
             try:
                 response = await self._http.post("/predict", json=body)
@@ -130,11 +155,17 @@ class AsyncClient:
                 await asyncio.sleep(self._policy.wait_s(attempt, None))
                 continue
             if response.status_code == 200:
-                return parse_prediction(response.json())
+                return response.json()
             if response.status_code not in RETRY_STATUSES or attempt == self._policy.retries:
                 raise _error(response)
             await asyncio.sleep(self._policy.wait_s(attempt, response))
         raise AssertionError("unreachable")
+
+    async def predict(self, model: str, inputs: list[str], *, version: str | None = None, **params: Any) -> Prediction:
+        return parse_prediction(await self._post(_body(model, inputs, version, params)))
+
+    async def ask(self, inputs: list[str], models: dict[str, dict[str, Any]]) -> dict[str, Prediction]:
+        return parse_results(await self._post(_ask_body(inputs, models)))
 
     async def classify(self, model: str, texts: list[str], *, top_k: int | None = None) -> list[ClassifierResult]:
         outputs = (await self.predict(model, texts, top_k=top_k)).outputs
@@ -142,4 +173,11 @@ class AsyncClient:
 
     async def next_words(self, model: str, prefixes: list[str], *, top_k: int = 5) -> list[NextWordResult]:
         outputs = (await self.predict(model, prefixes, top_k=top_k)).outputs
+        return [o for o in outputs if isinstance(o, NextWordResult)]
+
+    async def complete(
+        self, model: str, prefixes: list[str], *, max_words: int = 5, strategy: str = "greedy", **options: Any
+    ) -> list[NextWordResult]:
+        params = _completion_params(max_words, strategy, **options)
+        outputs = (await self.predict(model, prefixes, **params)).outputs
         return [o for o in outputs if isinstance(o, NextWordResult)]

@@ -27,12 +27,22 @@ class ClassifierResult:
     score: float
     alternatives: list[Scored] = field(default_factory=list)
     truncated: bool = False
+    out_of_scope: bool = False  # no intent was confident enough: `label` is the fallback
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    tokens: list[str]
+    logprob: float
+    finished: bool  # the model ended the sentence before max_words
 
 
 @dataclass(frozen=True)
 class NextWordResult:
     next: list[Scored]
     truncated: bool = False
+    completions: list[Completion] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -47,10 +57,24 @@ def parse_prediction(body: dict) -> Prediction:
     for output in body["outputs"]:
         if "next" in output:
             words = [Scored(w["token"], w["score"]) for w in output["next"]]
-            outputs.append(NextWordResult(words, output.get("truncated", False)))
+            completions = [
+                Completion(c["text"], c["tokens"], c["logprob"], c["finished"]) for c in output.get("completions", [])
+            ]
+            outputs.append(NextWordResult(words, output.get("truncated", False), completions))
         else:
             alternatives = [Scored(a["label"], a["score"]) for a in output.get("alternatives", [])]
             outputs.append(
-                ClassifierResult(output["label"], output["score"], alternatives, output.get("truncated", False))
+                ClassifierResult(
+                    output["label"],
+                    output["score"],
+                    alternatives,
+                    output.get("truncated", False),
+                    output.get("out_of_scope", False),
+                )
             )
     return Prediction(body["model"], body["version"], outputs)
+
+
+def parse_results(body: dict) -> dict[str, Prediction]:
+    """The answer to a several-model request, by model name."""
+    return {result["model"]: parse_prediction(result) for result in body["results"]}

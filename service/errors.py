@@ -83,13 +83,13 @@ def _describe(errors: list[dict]) -> tuple[str, str]:
     """A readable message from pydantic's error list; non-JSON bodies get their own type."""
     if any(e.get("type") == "json_invalid" for e in errors):
         return "invalid_json", "request body is not valid JSON"
-    if any(tuple(e.get("loc", ())) == ("body",) for e in errors):
+    if any(tuple(e.get("loc", ())) == ("body",) and e.get("type") != "value_error" for e in errors):
         return "invalid_json", "request body must be a JSON object (Content-Type: application/json)"
     parts = []
     for error in errors[:5]:
         location = [str(p) for p in error.get("loc", ()) if p != "body"]
         where = ".".join(location)
-        message = error.get("msg", "invalid")
+        message = error.get("msg", "invalid").removeprefix("Value error, ")
         if error.get("type") == "string_pattern_mismatch":
             message = PATTERN_MESSAGES.get(location[0] if location else "", message)
         parts.append(f"{where or 'body'}: {message}")

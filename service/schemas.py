@@ -26,6 +26,9 @@ class PredictParams(BaseModel):
     temperature: float = Field(default=1.0, gt=0, le=10, description="sample: divides the logits")
     top_p: float = Field(default=1.0, gt=0, le=1, description="sample: nucleus mass")
     seed: int | None = Field(default=None, ge=0, le=2**63 - 1, description="sample: for reproducible draws")
+    stop_at_sentence_end: bool = Field(
+        default=True, description="a completion may end with the sentence before max_words; false: always max_words"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -36,13 +39,51 @@ class PredictParams(BaseModel):
         return self
 
 
+class ModelQuery(BaseModel):
+    """One of several models asked about the same inputs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(pattern=NAME_PATTERN, description="model name, e.g. intent")
+    version: str | None = Field(default=None, pattern=NAME_PATTERN, description="default: newest")
+    params: PredictParams = Field(default_factory=PredictParams)
+
+
+MAX_MODELS_PER_REQUEST = 8
+
+
 class PredictRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    model: str = Field(pattern=NAME_PATTERN, description="model name, e.g. sentiment")
+    model: str | None = Field(default=None, pattern=NAME_PATTERN, description="model name, e.g. sentiment")
     version: str | None = Field(default=None, pattern=NAME_PATTERN, description="default: newest")
     inputs: list[Text] = Field(min_length=1, description="texts, answered in order")
     params: PredictParams = Field(default_factory=PredictParams)
+    models: list[ModelQuery] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_MODELS_PER_REQUEST,
+        description="instead of `model`: ask several models about the same inputs, answered together",
+    )
+
+    @model_validator(mode="after")
+    def _one_way_to_name_models(self) -> Self:
+        if (self.model is None) == (self.models is None):
+            raise ValueError("give either `model` or `models`")
+        if self.models is not None:
+            if self.version is not None or "params" in self.model_fields_set:
+                raise ValueError("with `models`, give `version` and `params` per model")
+            asked = [(query.model, query.version) for query in self.models]
+            if len(set(asked)) != len(asked):
+                raise ValueError("models: each model (and version) at most once")
+        return self
+
+    def queries(self) -> list[ModelQuery]:
+        """The models asked, whichever way the request named them."""
+        if self.models is not None:
+            return self.models
+        assert self.model is not None
+        return [ModelQuery(model=self.model, version=self.version, params=self.params)]
 
 
 class Scored(BaseModel):
@@ -82,6 +123,12 @@ class PredictResponse(BaseModel):
     model: str
     version: str
     outputs: list[ClassifierOutput | NextWordOutput]
+
+
+class MultiPredictResponse(BaseModel):
+    """The answer to a request with `models`: one result per model, in the order asked."""
+
+    results: list[PredictResponse]
 
 
 class ErrorDetail(BaseModel):

@@ -155,7 +155,8 @@ class ServedModel:
         eos = self.encoder.tokenizer.token_to_id(EOS_TOKEN)
         # Never generated: padding, start of sentence and the unknown-word token.
         tokenizer = self.encoder.tokenizer
-        banned = [i for t in (PAD_TOKEN, BOS_TOKEN, UNK_TOKEN) if (i := tokenizer.token_to_id(t)) is not None]
+        never = (PAD_TOKEN, BOS_TOKEN, UNK_TOKEN) + (() if params.stop_at_sentence_end else (EOS_TOKEN,))
+        banned = [i for t in never if (i := tokenizer.token_to_id(t)) is not None]
 
         def decoder() -> Decoder:
             return Decoder(

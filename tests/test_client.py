@@ -73,3 +73,19 @@ def test_unreachable_service() -> None:
     ):
         client.predict("sentiment", ["hi"])
     assert error.value.status is None and error.value.error_type == "unreachable"
+
+
+def test_client_asks_several_models_and_completes(server: Server) -> None:
+    with Client(server.url) as client:
+        answers = client.ask(["play some jazz"], {"intent": {"top_k": 2}, "sentiment": {}})
+        assert list(answers) == ["intent", "sentiment"]
+        assert isinstance(answers["intent"].outputs[0], ClassifierResult)
+        [beams] = client.complete("next-word", ["the company"], max_words=3, strategy="beam", completions=2)
+        assert 1 <= len(beams.completions) <= 2 and all(c.logprob < 0 for c in beams.completions)
+
+    async def run() -> list:
+        async with AsyncClient(server.url) as client:
+            return await client.complete("next-word", ["the company"], max_words=3, strategy="sample", seed=1)
+
+    first, second = asyncio.run(run()), asyncio.run(run())
+    assert first[0].completions == second[0].completions

@@ -150,3 +150,39 @@ def test_metrics_after_traffic(client: httpx.Client) -> None:
     assert 'rnnserve_batch_padded_token_fraction_bucket{le="0.0",model="intent"}' in text
     assert 'rnnserve_execution_provider_info{model="intent",provider="CPUExecutionProvider"} 1.0' in text
     assert "rnnserve_models_loaded 3.0" in text
+
+
+def test_one_request_asks_several_models_and_gets_one_answer(client: httpx.Client) -> None:
+    texts = ["play some jazz please", "what a dreadful film"]
+    response = client.post(
+        "/predict",
+        json={
+            "inputs": texts,
+            "models": [{"model": "intent", "params": {"top_k": 2}}, {"model": "sentiment"}, {"model": "next-word"}],
+        },
+    )
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [r["model"] for r in results] == ["intent", "sentiment", "next-word"]
+    for result, params in zip(results, [{"top_k": 2}, {}, {}], strict=True):
+        alone = client.post("/predict", json={"model": result["model"], "inputs": texts, "params": params}).json()
+        assert result == alone
+    assert len(results[0]["outputs"][0]["alternatives"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        ({"model": "intent", "models": [{"model": "sentiment"}], "inputs": ["hi"]}, 422, "either `model` or `models`"),
+        ({"inputs": ["hi"]}, 422, "either `model` or `models`"),
+        ({"models": [{"model": "intent"}, {"model": "intent"}], "inputs": ["hi"]}, 422, "at most once"),
+        ({"models": [{"model": "intent"}], "version": "1", "inputs": ["hi"]}, 422, "per model"),
+        ({"models": [{"model": "intent"}, {"model": "absent"}], "inputs": ["hi"]}, 404, "absent"),
+        ({"models": [{"model": "sentiment", "params": {"max_words": 2}}], "inputs": ["hi"]}, 422, "next-word"),
+        ({"models": [{"model": "intent"}] * 9, "inputs": ["hi"]}, 422, "models"),
+    ],
+)
+def test_bad_multi_model_requests_get_a_clear_4xx(client: httpx.Client, body: dict, status: int, message: str) -> None:
+    response = client.post("/predict", json=body)
+    assert response.status_code == status, response.text
+    assert message in response.json()["error"]["message"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Annotated
@@ -13,7 +14,8 @@ from service.metrics import Metrics
 from service.postprocess import Output
 from service.repository import ModelRepository
 from service.routes import dependencies
-from service.schemas import ERROR_RESPONSES, PredictRequest, PredictResponse
+from service.schemas import ERROR_RESPONSES, MultiPredictResponse, PredictParams, PredictRequest, PredictResponse
+from service.served_model import ServedModel
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -21,10 +23,13 @@ log = logging.getLogger(__name__)
 router = APIRouter()
 
 
-def answer(model: str, version: str, outputs: list[Output]) -> Response:
+def serialise(body: dict) -> Response:
     """The response body, serialised once (the route's `response_model` documents its shape)."""
-    body = {"model": model, "version": version, "outputs": outputs}
     return Response(json.dumps(body, separators=(",", ":")), media_type="application/json")
+
+
+def answer(model: str, version: str, outputs: list[Output]) -> Response:
+    return serialise({"model": model, "version": version, "outputs": outputs})
 
 
 def check_limits(request: PredictRequest, settings: Settings) -> None:
@@ -35,13 +40,25 @@ def check_limits(request: PredictRequest, settings: Settings) -> None:
             raise InvalidInput(
                 f"inputs[{index}]: {len(text)} characters exceed the limit of {settings.max_chars_per_input}"
             )
-    if request.params.top_k is not None and request.params.top_k > settings.max_top_k:
-        raise InvalidInput(f"params.top_k: at most {settings.max_top_k}")
+    for query in request.queries():
+        if query.params.top_k is not None and query.params.top_k > settings.max_top_k:
+            raise InvalidInput(f"params.top_k: at most {settings.max_top_k}")
+
+
+async def run_model(model: ServedModel, inputs: list[str], params: PredictParams, metrics: Metrics) -> list[Output]:
+    try:
+        outputs = await model.predict(inputs, params)
+    except ServiceError as error:
+        metrics.inference_requests.labels(model.name, error.error_type).inc()
+        raise
+    metrics.inference_requests.labels(model.name, "ok").inc()
+    metrics.inference_inputs.labels(model.name).inc(len(inputs))
+    return outputs
 
 
 @router.post(
     "/predict",
-    response_model=PredictResponse,
+    response_model=PredictResponse | MultiPredictResponse,
     response_model_exclude_none=True,
     responses=ERROR_RESPONSES,
 )
@@ -52,17 +69,30 @@ async def predict(
     settings: Annotated[Settings, Depends(dependencies.settings)],
 ) -> Response:
     check_limits(request, settings)
-    model = repository.get(request.model, request.version)
+    queries = request.queries()
+    # Every model is found before any runs: an unknown one fails the request at once.
+    models = [repository.get(query.model, query.version) for query in queries]
     if settings.log_request_texts:
-        log.info("inputs", extra={"model": model.name, "texts": request.inputs})
-    try:
-        outputs = await model.predict(request.inputs, request.params)
-    except ServiceError as error:
-        metrics.inference_requests.labels(model.name, error.error_type).inc()
-        raise
-    metrics.inference_requests.labels(model.name, "ok").inc()
-    metrics.inference_inputs.labels(model.name).inc(len(request.inputs))
-    return answer(model.name, model.version, outputs)
+        log.info("inputs", extra={"model": ",".join(m.name for m in models), "texts": request.inputs})
+    if request.models is None:
+        outputs = await run_model(models[0], request.inputs, queries[0].params, metrics)
+        return answer(models[0].name, models[0].version, outputs)
+    # Several models answer together; the request fails with the first error if any of them fails.
+    results = await asyncio.gather(
+        *(run_model(m, request.inputs, q.params, metrics) for m, q in zip(models, queries, strict=True)),
+        return_exceptions=True,
+    )
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return serialise(
+        {
+            "results": [
+                {"model": m.name, "version": m.version, "outputs": outputs}
+                for m, outputs in zip(models, results, strict=True)
+            ]
+        }
+    )
 
 
 @router.post("/echo", response_model=PredictResponse, response_model_exclude_none=True, include_in_schema=False)
@@ -72,4 +102,6 @@ async def echo(request: PredictRequest, settings: Annotated[Settings, Depends(de
     if not settings.echo_route:
         raise HTTPException(status_code=404, detail="Not Found")
     check_limits(request, settings)
-    return answer(request.model, "echo", [{"label": "echo", "score": 1.0, "truncated": False} for _ in request.inputs])
+    return answer(
+        request.model or "echo", "echo", [{"label": "echo", "score": 1.0, "truncated": False} for _ in request.inputs]
+    )
