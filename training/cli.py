@@ -56,6 +56,13 @@ def _parser() -> argparse.ArgumentParser:
         help="intent: train without the 'oos' examples and answer 'oos' below a confidence threshold "
         "chosen on validation (default: 'oos' is a class like the others)",
     )
+    train.add_argument(
+        "--oos-data",
+        type=Path,
+        help="intent: extra out-of-scope texts, labelled 'oos' (a share validates, the rest trains unless "
+        "--oos-threshold)",
+    )
+    train.add_argument("--oos-format", default="text", choices=["text", "csv", "jsonl"], help="format of --oos-data")
     _field_options(train)
 
     evaluate = commands.add_parser("evaluate", help="print held-out metrics of a bundle as JSON")
@@ -110,6 +117,8 @@ def _train(args: argparse.Namespace) -> int:
         label_field=args.label_field,
         run_dir=args.run_dir or Path("runs") / f"{out.parent.name}-{out.name}",
         oos_threshold=args.oos_threshold,
+        oos_data=args.oos_data,
+        oos_format=args.oos_format,
         quantize=args.quantize,
         overrides={key: getattr(args, key) for key in OVERRIDES},
     )

@@ -47,6 +47,8 @@ class TrainOptions:
     label_field: str = "label"
     run_dir: Path | None = None
     oos_threshold: bool = False
+    oos_data: Path | None = None  # extra out-of-scope texts (label forced to `oos`)
+    oos_format: str = "text"
     quantize: str = "none"
     overrides: dict = field(default_factory=dict)  # any key of TASK_DEFAULTS
 
@@ -77,6 +79,22 @@ def _read(options: TrainOptions, path: Path, split: str) -> list[Example]:
 
 
 def load_splits(options: TrainOptions, seed: int) -> tuple[list[Example], list[Example], str]:
+    train, validation, source = _main_splits(options, seed)
+    if options.oos_data is not None:
+        # Out-of-scope texts from elsewhere: a seeded share validates, the rest trains (class method).
+        texts = read_dataset(
+            options.oos_format, options.oos_data, split="train", text_field=options.text_field, label_field=""
+        )
+        oos = [Example(e.text, OUT_OF_SCOPE) for e in texts]
+        oos_train, oos_valid = carve_validation(oos, options.valid_fraction, seed)
+        if not oos_valid:
+            raise DataError(f"{options.oos_data}: too few out-of-scope examples to hold some out")
+        train, validation = train + oos_train, validation + oos_valid
+        source += f"; out-of-scope: {options.valid_fraction:.0%} of {options.oos_data}, seed {seed}"
+    return train, validation, source
+
+
+def _main_splits(options: TrainOptions, seed: int) -> tuple[list[Example], list[Example], str]:
     examples = _read(options, options.data, "train")
     if options.valid_data is not None:
         # A directory, or a file holding several splits, gives its validation split.

@@ -141,6 +141,8 @@ def _labelled(file: Path, number: int, row: dict, text_field: str, label_field: 
     text = row[text_field]
     if not isinstance(text, str):
         raise DataError(f"{file}:{number}: text field {text_field!r} must be a string")
+    if not label_field:  # texts only (out-of-scope examples, language-model data)
+        return Example(text.strip())
     label = row.get(label_field)
     if label is None or str(label).strip() == "":
         raise DataError(f"{file}:{number}: missing label field {label_field!r}")

@@ -1,0 +1,1 @@
+"""Runnable examples that use the service through `rnnserve_client`."""
