@@ -360,3 +360,30 @@ def test_int8_quantization_of_a_language_model_never_ships_a_broken_graph(tmp_pa
     ids = np.array([[2, 5, 6, 0], [2, 7, 0, 0]], dtype=np.int64)
     (logits,) = session.run(["logits"], {"input_ids": ids, "lengths": np.array([3, 2], dtype=np.int64)})
     assert logits.shape == (2, config.vocab_size) and np.isfinite(logits).all()
+
+
+def test_out_of_scope_texts_from_another_file(tmp_path: Path) -> None:
+    """--oos-data: a plain text file of out-of-scope messages joins a SNIPS-format intent set; a
+    seeded share validates (choosing the threshold), and the rest is never trained on."""
+    from tests import fixtures
+
+    snips = fixtures.write_snips(tmp_path / "snips")
+    oos_file = tmp_path / "oos.txt"
+    oos_file.write_text("\n".join(fixtures.OUT_OF_SCOPE * 10) + "\n", encoding="utf-8")
+    out = tmp_path / "models" / "intent" / "1"
+    run_cli(
+        "train", "--task", "intent", "--format", "snips", "--data", str(snips), "--oos-data", str(oos_file),
+        "--oos-threshold", "--out", str(out), *TINY,
+    )  # fmt: skip
+    config = BundleConfig.load(out)
+    assert "oos" not in config.labels and config.out_of_scope is not None
+    assert "out-of-scope: 10% of" in config.data["validation_source"]
+    assert {"in_scope_accuracy", "oos_recall"} <= set(config.metrics["validation"])
+
+    bad = tmp_path / "empty.txt"
+    bad.write_text("\n", encoding="utf-8")
+    failed = run_cli(
+        "train", "--task", "intent", "--format", "snips", "--data", str(snips), "--oos-data", str(bad),
+        "--out", str(tmp_path / "x" / "1"), *TINY, check=False,
+    )  # fmt: skip
+    assert failed.returncode != 0 and "Traceback" not in failed.stderr

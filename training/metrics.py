@@ -32,13 +32,16 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, num_classes: 
 
 
 def out_of_scope_metrics(y_true: np.ndarray, y_pred: np.ndarray, oos_index: int) -> dict:
-    """The two CLINC150 numbers: accuracy on in-scope inputs, and recall of the out-of-scope class."""
+    """The two CLINC150 numbers: accuracy on in-scope inputs, and recall of the out-of-scope class
+    (each only when the split has such inputs: no number beats a misleading 0)."""
     in_scope = y_true != oos_index
     out_scope = ~in_scope
-    return {
-        "in_scope_accuracy": float((y_pred[in_scope] == y_true[in_scope]).mean()) if in_scope.any() else 0.0,
-        "oos_recall": float((y_pred[out_scope] == oos_index).mean()) if out_scope.any() else 0.0,
-    }
+    metrics = {}
+    if in_scope.any():
+        metrics["in_scope_accuracy"] = float((y_pred[in_scope] == y_true[in_scope]).mean())
+    if out_scope.any():
+        metrics["oos_recall"] = float((y_pred[out_scope] == oos_index).mean())
+    return metrics
 
 
 class LanguageModelScore:
