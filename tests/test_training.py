@@ -387,3 +387,26 @@ def test_out_of_scope_texts_from_another_file(tmp_path: Path) -> None:
         "--out", str(tmp_path / "x" / "1"), *TINY, check=False,
     )  # fmt: skip
     assert failed.returncode != 0 and "Traceback" not in failed.stderr
+
+
+def test_distributed_training_with_torchrun_on_two_cpu_processes(tmp_path: Path, data_dir: Path) -> None:
+    """`torchrun --nproc-per-node 2`: DistributedDataParallel over gloo; rank 0 alone exports and reports."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    out = tmp_path / "models" / "sentiment" / "1"
+    data = str(data_dir / "sst2" / "train.tsv")
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+               "-m", "training", "train", "--task", "sentiment", "--format", "sst2", "--data", data,
+               "--out", str(out), "--device", "cpu", "--run-dir", str(tmp_path / "run"), *TINY]  # fmt: skip
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count('"bundle"') == 1  # one report, from rank 0
+    config = BundleConfig.load(out)
+    assert config.training["processes"] == 2
+    assert config.metrics["validation"]["accuracy"] > 0.8
+    assert not list(out.parent.glob(".*staging*"))  # no half-written bundle from another rank
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert len(history["history"]) == config.training["epochs_run"]

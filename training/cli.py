@@ -123,6 +123,8 @@ def _train(args: argparse.Namespace) -> int:
         overrides={key: getattr(args, key) for key in OVERRIDES},
     )
     config = train_bundle(options)
+    if config is None:  # another rank of a torchrun launch; rank 0 reports
+        return 0
     print(
         json.dumps(
             {

@@ -23,6 +23,7 @@ from service.text import TextEncoder
 from training.calibration import expected_calibration_error, fit_temperature
 from training.data import OUT_OF_SCOPE, DataError, Example, carve_validation, read_dataset
 from training.defaults import TASK_DEFAULTS
+from training.distributed import World, join_world, leave_world
 from training.evaluate import classifier_logits, evaluate_bundle, label_indices
 from training.export import export_classifier, export_language_model, mixed_length_sample
 from training.model import RNNClassifier, RNNLanguageModel, count_parameters
@@ -51,12 +52,6 @@ class TrainOptions:
     oos_format: str = "text"
     quantize: str = "none"
     overrides: dict = field(default_factory=dict)  # any key of TASK_DEFAULTS
-
-
-def resolve_device(choice: str) -> torch.device:
-    if choice == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(choice)
 
 
 def _fingerprint(path: Path) -> str:
@@ -141,7 +136,16 @@ def choose_threshold(directory: Path, config: BundleConfig, examples: list[Examp
     return OutOfScope(label=OUT_OF_SCOPE, threshold=choice, validation=chosen)
 
 
-def train_bundle(options: TrainOptions) -> BundleConfig:
+def train_bundle(options: TrainOptions) -> BundleConfig | None:
+    """Train and write the bundle; under torchrun only rank 0 exports and returns the config."""
+    world, device = join_world(options.device)
+    try:
+        return _train_bundle(options, world, device)
+    finally:
+        leave_world(world)
+
+
+def _train_bundle(options: TrainOptions, world: World, device: torch.device) -> BundleConfig | None:
     settings = {
         **TASK_DEFAULTS[options.task],
         **{k: v for k, v in options.overrides.items() if v is not None},
@@ -149,7 +153,6 @@ def train_bundle(options: TrainOptions) -> BundleConfig:
     seed = settings.get("seed", 13)
     torch.manual_seed(seed)
     np.random.seed(seed)
-    device = resolve_device(options.device)
     torch.set_num_threads(max(1, os.cpu_count() or 1))
 
     train_examples, valid_examples, valid_source = load_splits(options, seed)
@@ -216,8 +219,10 @@ def train_bundle(options: TrainOptions) -> BundleConfig:
         patience=settings["patience"],
         seed=seed,
     )
-    trainer = Trainer(model, classifier, hyper, device, eos_id=tokenizer.token_to_id(EOS_TOKEN))
+    trainer = Trainer(model, classifier, hyper, device, eos_id=tokenizer.token_to_id(EOS_TOKEN), world=world)
     fit = trainer.fit(train_split, valid_split, options.run_dir)
+    if not world.is_main:
+        return None  # the weights are the same on every rank; rank 0 exports them
     model = trainer.model.cpu()
 
     out = options.out
@@ -250,6 +255,7 @@ def train_bundle(options: TrainOptions) -> BundleConfig:
             training={
                 "hyperparameters": settings,
                 "device": str(device),
+                "processes": world.size,
                 "best_epoch": fit.best_epoch,
                 "epochs_run": len(fit.history),
                 "duration_s": round(fit.duration_s, 1),

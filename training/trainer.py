@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from service.bundle import PAD_ID
 from training.batching import bucket_batches, pad
+from training.distributed import World, shard, wrap
 from training.metrics import LanguageModelScore, classification_metrics
 
 log = logging.getLogger(__name__)
@@ -74,8 +75,13 @@ class Trainer:
         hyper: Hyperparameters,
         device: torch.device,
         eos_id: int,
+        world: World | None = None,
     ) -> None:
         self.model = model.to(device)
+        self.world = world or World()
+        # Training steps go through DDP when distributed; evaluation uses the plain module
+        # (identical weights on every rank), so every rank takes the same early-stopping decision.
+        self.trained = wrap(self.model, self.world, device)
         self.classifier = classifier
         self.hyper = hyper
         self.device = device
@@ -86,8 +92,8 @@ class Trainer:
         input_ids, lengths = _tensors(ids, self.device)
         if self.classifier:
             target = torch.from_numpy(labels).to(self.device)
-            return self.loss(self.model(input_ids, lengths), target), len(ids)
-        logits, _ = self.model(input_ids)
+            return self.loss(self.trained(input_ids, lengths), target), len(ids)
+        logits, _ = self.trained(input_ids)
         targets = _lm_targets(input_ids, lengths, self.eos_id)
         return self.loss(logits.reshape(-1, logits.size(-1)), targets.reshape(-1)), int(lengths.sum())
 
@@ -121,7 +127,8 @@ class Trainer:
     def fit(self, train: Split, validation: Split, run_dir: Path | None = None) -> FitResult:
         hyper = self.hyper
         lengths = [len(s) for s in train.ids]
-        steps_per_epoch = math.ceil(len(train) / hyper.batch_size)
+        # With several ranks each takes its share of the batches (the effective batch is batch_size x ranks).
+        steps_per_epoch = max(1, math.ceil(len(train) / hyper.batch_size) // self.world.size)
         optimizer = torch.optim.AdamW(self.model.parameters(), lr=hyper.learning_rate, weight_decay=hyper.weight_decay)
         schedule = torch.optim.lr_scheduler.OneCycleLR(
             optimizer,
@@ -137,13 +144,14 @@ class Trainer:
             self.model.train()
             total_loss, total_items, epoch_start = 0.0, 0, time.perf_counter()
             batches = bucket_batches(lengths, hyper.batch_size, shuffle=True, seed=hyper.seed + epoch)
+            batches = shard(list(batches), self.world)[:steps_per_epoch]
             bar = tqdm(
                 batches,
-                total=steps_per_epoch,
+                total=len(batches),
                 desc=f"epoch {epoch}",
                 leave=False,
                 mininterval=1.0,
-                disable=None,
+                disable=None if self.world.is_main else True,
             )
             for batch in bar:
                 labels = train.labels[batch] if train.labels is not None else None
@@ -166,7 +174,8 @@ class Trainer:
                 "validation": metrics,
             }
             result.history.append(entry)
-            log.info(
+            log.log(
+                logging.INFO if self.world.is_main else logging.DEBUG,
                 "epoch %d: train loss %.4f, validation %s",
                 epoch,
                 entry["train_loss"],
@@ -184,7 +193,7 @@ class Trainer:
         self.model.eval()
         result.best_metrics = best_metrics or {}
         result.duration_s = time.perf_counter() - started
-        if run_dir is not None:
+        if run_dir is not None and self.world.is_main:
             write_history(run_dir, result, hyper)
         return result
 
