@@ -29,8 +29,8 @@ serve: install
 	RNNSERVE_HOST=$(HOST) RNNSERVE_PORT=$(PORT) $(BIN)/python -m service
 
 lint: install-dev lint-deploy
-	$(BIN)/ruff check service training tests benchmarks rnnserve_client
-	$(BIN)/ruff format --check service training tests benchmarks rnnserve_client
+	$(BIN)/ruff check service training tests benchmarks rnnserve_client examples
+	$(BIN)/ruff format --check service training tests benchmarks rnnserve_client examples
 
 # Static checks of the deployment files (no Docker engine needed). The compose client comes from
 # Debian's docker-compose package when it can be installed; otherwise that one check is skipped.

@@ -410,3 +410,20 @@ def test_distributed_training_with_torchrun_on_two_cpu_processes(tmp_path: Path,
     assert not list(out.parent.glob(".*staging*"))  # no half-written bundle from another rank
     history = json.loads((tmp_path / "run" / "history.json").read_text())
     assert len(history["history"]) == config.training["epochs_run"]
+
+
+def test_run_directory_holds_history_curves_and_confusion_matrix(tmp_path: Path, data_dir: Path) -> None:
+    run = tmp_path / "run"
+    out = tmp_path / "models" / "intent" / "1"
+    run_cli("train", "--task", "intent", "--format", "snips", "--data", str(data_dir / "snips"),
+            "--out", str(out), "--run-dir", str(run), *TINY)  # fmt: skip
+    history = json.loads((run / "history.json").read_text())
+    confusion = json.loads((run / "confusion.json").read_text())
+    config = BundleConfig.load(out)
+    matrix = np.array(confusion["true_by_predicted"])
+    assert confusion["labels"] == config.labels and matrix.shape == (len(config.labels),) * 2
+    assert matrix.sum() == config.data["validation_examples"]
+    # The matrix is of the kept (best) weights: its diagonal is the best epoch's accuracy.
+    assert np.trace(matrix) / matrix.sum() == pytest.approx(history["best_validation"]["accuracy"])
+    for plot in ("curves.png", "confusion.png"):
+        assert (run / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

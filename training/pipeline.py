@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import platform
@@ -27,6 +28,7 @@ from training.distributed import World, join_world, leave_world
 from training.evaluate import classifier_logits, evaluate_bundle, label_indices
 from training.export import export_classifier, export_language_model, mixed_length_sample
 from training.model import RNNClassifier, RNNLanguageModel, count_parameters
+from training.plots import confusion_matrix, plot_confusion
 from training.quantize import quantize_bundle
 from training.tokenizer import build_tokenizer
 from training.trainer import Hyperparameters, Split, Trainer
@@ -223,6 +225,11 @@ def _train_bundle(options: TrainOptions, world: World, device: torch.device) -> 
     fit = trainer.fit(train_split, valid_split, options.run_dir)
     if not world.is_main:
         return None  # the weights are the same on every rank; rank 0 exports them
+    if classifier and options.run_dir is not None and valid_split.labels is not None:
+        matrix = confusion_matrix(valid_split.labels, trainer.predict(valid_split), len(labels))
+        record = {"labels": labels, "true_by_predicted": matrix.tolist()}
+        (options.run_dir / "confusion.json").write_text(json.dumps(record), encoding="utf-8")
+        plot_confusion(options.run_dir, labels, matrix)
     model = trainer.model.cpu()
 
     out = options.out

@@ -20,6 +20,7 @@ from service.bundle import PAD_ID
 from training.batching import bucket_batches, pad
 from training.distributed import World, shard, wrap
 from training.metrics import LanguageModelScore, classification_metrics
+from training.plots import plot_curves
 
 log = logging.getLogger(__name__)
 
@@ -98,15 +99,21 @@ class Trainer:
         return self.loss(logits.reshape(-1, logits.size(-1)), targets.reshape(-1)), int(lengths.sum())
 
     @torch.no_grad()
+    def predict(self, split: Split, batch_size: int = 256) -> np.ndarray:
+        """Classifier: the predicted class of each example."""
+        self.model.eval()
+        predictions = np.zeros(len(split), dtype=np.int64)
+        for batch in bucket_batches([len(s) for s in split.ids], batch_size, shuffle=False):
+            input_ids, lengths = _tensors([split.ids[i] for i in batch], self.device)
+            predictions[batch] = self.model(input_ids, lengths).argmax(dim=1).cpu().numpy()
+        return predictions
+
+    @torch.no_grad()
     def evaluate(self, split: Split, batch_size: int = 256) -> dict:
         self.model.eval()
         if self.classifier:
-            predictions = np.zeros(len(split), dtype=np.int64)
-            for batch in bucket_batches([len(s) for s in split.ids], batch_size, shuffle=False):
-                input_ids, lengths = _tensors([split.ids[i] for i in batch], self.device)
-                predictions[batch] = self.model(input_ids, lengths).argmax(dim=1).cpu().numpy()
             num_classes = self.model.head.out_features
-            return classification_metrics(split.labels, predictions, num_classes)
+            return classification_metrics(split.labels, self.predict(split, batch_size), num_classes)
         score = LanguageModelScore()
         for batch in bucket_batches([len(s) for s in split.ids], batch_size, shuffle=False):
             input_ids, lengths = _tensors([split.ids[i] for i in batch], self.device)
@@ -207,20 +214,4 @@ def write_history(run_dir: Path, result: FitResult, hyper: Hyperparameters) -> N
         "history": result.history,
     }
     (run_dir / "history.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:  # plots are a convenience; the JSON history is the record
-        return
-    epochs = [h["epoch"] for h in result.history]
-    key = "accuracy" if "accuracy" in result.best_metrics else "perplexity"
-    figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
-    left.plot(epochs, [h["train_loss"] for h in result.history], marker="o")
-    left.set(title="training loss", xlabel="epoch")
-    right.plot(epochs, [h["validation"][key] for h in result.history], marker="o", color="C1")
-    right.set(title=f"validation {key}", xlabel="epoch")
-    figure.tight_layout()
-    figure.savefig(run_dir / "curves.png", dpi=100)
-    plt.close(figure)
+    plot_curves(run_dir, result.history, "accuracy" if "accuracy" in result.best_metrics else "perplexity")
