@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pytest
 
 from tests import fixtures
-from training.data import DataError, carve_validation, read_dataset
+from training.data import DataError, Example, carve_validation, read_dataset
 
 
 def test_sst2_reads_header_and_labels(tmp_path: Path) -> None:
@@ -117,3 +118,26 @@ def test_clinc150_splits_with_out_of_scope(tmp_path: Path) -> None:
     path.write_text(json.dumps({"train": [["only text"]], "oos_train": []}))
     with pytest.raises(DataError, match=r"train\[0\] must be \[text, intent\]"):
         read_dataset("clinc150", path)
+
+
+def test_sentence_split_holds_out_whole_sentences_and_their_phrases() -> None:
+    from training.data.split import carve_sentence_validation
+
+    rng = random.Random(4)
+    vocabulary = [f"w{i}" for i in range(300)]
+    examples = []
+    for number in range(60):
+        sentence = [rng.choice(vocabulary) for _ in range(12)]
+        label = "positive" if number % 2 else "negative"
+        examples.append(Example(" ".join(sentence), label))
+        for start, end in ((0, 6), (3, 9), (6, 12), (2, 4)):  # phrases cut from it, as SST-2 has
+            examples.append(Example(" ".join(sentence[start:end]), label))
+    rng.shuffle(examples)
+    train, validation = carve_sentence_validation(examples, 0.2, seed=1)
+    assert len(validation) == 12 and all(len(e.text.split()) == 12 for e in validation)
+    assert sorted(e.label for e in validation).count("positive") == 6  # stratified
+    held = "\n".join(f" {e.text} " for e in validation)
+    assert not [e for e in train if len(e.text.split()) >= 3 and f" {e.text} " in held]
+    # Everything not tied to a held-out sentence still trains: 48 sentences with 4 phrases each,
+    # plus the 2-word phrases of the held-out ones (too short to identify a sentence).
+    assert len(train) == 48 * 5 + 12

@@ -25,6 +25,13 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--out", type=Path, help="bundle directory models/<name>/<version>")
     train.add_argument("--valid-data", type=Path, help="validation data (default: carve 10%%)")
     train.add_argument("--valid-fraction", type=float, default=0.1)
+    train.add_argument(
+        "--valid-split",
+        choices=["auto", "random", "sentences"],
+        default="auto",
+        help="how the validation split is carved: random (stratified), or sentences: whole sentences held "
+        "out with every phrase of them (SST-style phrase data); auto: sentences for sst2, random otherwise",
+    )
     train.add_argument("--name", help="model name (default: the parent of --out)")
     train.add_argument("--arch", choices=["lstm", "gru"], dest="cell")
     train.add_argument("--embedding-dim", type=int)
@@ -112,6 +119,7 @@ def _train(args: argparse.Namespace) -> int:
         valid_data=args.valid_data,
         name=args.name,
         valid_fraction=args.valid_fraction,
+        valid_split=args.valid_split,
         device=args.device,
         text_field=args.text_field,
         label_field=args.label_field,

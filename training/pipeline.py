@@ -23,6 +23,7 @@ from service.postprocess import softmax
 from service.text import TextEncoder
 from training.calibration import expected_calibration_error, fit_temperature
 from training.data import OUT_OF_SCOPE, DataError, Example, carve_validation, read_dataset
+from training.data.split import carve_sentence_validation
 from training.defaults import TASK_DEFAULTS
 from training.distributed import World, join_world, leave_world
 from training.evaluate import classifier_logits, evaluate_bundle, label_indices
@@ -45,6 +46,7 @@ class TrainOptions:
     valid_data: Path | None = None
     name: str | None = None
     valid_fraction: float = 0.1
+    valid_split: str = "auto"  # random, sentences (SST-style phrases grouped by sentence), auto
     device: str = "auto"
     text_field: str = "text"
     label_field: str = "label"
@@ -97,10 +99,22 @@ def _main_splits(options: TrainOptions, seed: int) -> tuple[list[Example], list[
         # A directory, or a file holding several splits, gives its validation split.
         split = "validation" if options.valid_data.is_dir() or options.data_format == "clinc150" else "train"
         return examples, _read(options, options.valid_data, split), str(options.valid_data)
-    train, validation = carve_validation(examples, options.valid_fraction, seed)
+    by_sentence = options.valid_split == "sentences" or (
+        options.valid_split == "auto" and options.data_format == "sst2"
+    )
+    if by_sentence:
+        # SST-2's training lines are phrases of the same sentences: a random split would validate on
+        # phrases of training sentences. Hold out whole sentences with all their phrases instead.
+        train, validation = carve_sentence_validation(examples, options.valid_fraction, seed)
+        source = (
+            f"{options.valid_fraction:.0%} of the whole sentences, stratified, seed {seed}; "
+            "their phrases of 3+ words removed from training"
+        )
+    else:
+        train, validation = carve_validation(examples, options.valid_fraction, seed)
+        source = f"{options.valid_fraction:.0%} of the training data, stratified, seed {seed}"
     if not validation:
         raise DataError(f"{options.data}: too few examples to hold out a validation split")
-    source = f"{options.valid_fraction:.0%} of the training data, stratified, seed {seed}"
     return train, validation, source
 
 
