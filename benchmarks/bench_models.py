@@ -1,6 +1,6 @@
 """ONNX Runtime CPU latency per sequence of model bundles, at batch 1 and batch 64.
 
-python benchmarks/bench_models.py models/sentiment/1 models/intent/1 ...
+python benchmarks/bench_models.py models/sentiment/2 models/intent/2 ...
 """
 
 from __future__ import annotations

@@ -69,7 +69,10 @@ class Decoder:
             raise ValueError(f"unknown strategy {strategy!r}")
         self.strategy = strategy
         self.max_words = max_words
-        self.completions = completions
+        # Greedy has one path; a beam returns at most its width.
+        self.completions = (
+            1 if strategy == "greedy" else min(completions, beam_width) if strategy == "beam" else completions
+        )
         self.width = beam_width if strategy == "beam" else completions if strategy == "sample" else 1
         self.eos = eos
         self.banned = banned

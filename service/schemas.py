@@ -21,7 +21,11 @@ class PredictParams(BaseModel):
     strategy: Literal["greedy", "beam", "sample"] = Field(default="greedy", description="how completions are chosen")
     beam_width: int = Field(default=4, ge=1, le=16, description="beam: hypotheses kept per step")
     completions: int = Field(
-        default=1, ge=1, le=16, description="completions per input: the best beams, or independent samples"
+        default=1,
+        ge=1,
+        le=16,
+        description="completions per input: sample draws this many, beam returns its best (at most beam_width), "
+        "greedy always one",
     )
     temperature: float = Field(default=1.0, gt=0, le=10, description="sample: divides the logits")
     top_p: float = Field(default=1.0, gt=0, le=1, description="sample: nucleus mass")
@@ -29,14 +33,6 @@ class PredictParams(BaseModel):
     stop_at_sentence_end: bool = Field(
         default=True, description="a completion may end with the sentence before max_words; false: always max_words"
     )
-
-    @model_validator(mode="after")
-    def _consistent(self) -> Self:
-        if self.strategy == "greedy" and self.completions > 1:
-            raise ValueError("completions: greedy decoding gives one completion; use beam or sample for more")
-        if self.strategy == "beam" and self.completions > self.beam_width:
-            raise ValueError(f"completions: at most beam_width ({self.beam_width})")
-        return self
 
 
 class ModelQuery(BaseModel):
@@ -46,14 +42,26 @@ class ModelQuery(BaseModel):
 
     model: str = Field(pattern=NAME_PATTERN, description="model name, e.g. intent")
     version: str | None = Field(default=None, pattern=NAME_PATTERN, description="default: newest")
-    params: PredictParams = Field(default_factory=PredictParams)
+    params: PredictParams | None = Field(default=None, description="default: the request's `params`")
 
 
 MAX_MODELS_PER_REQUEST = 8
 
 
 class PredictRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Exactly one of `model` and `models`; `version` only with `model` (stated in the schema too).
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["model"], "properties": {"model": {"type": "string"}, "models": {"type": "null"}}},
+                {
+                    "required": ["models"],
+                    "properties": {"models": {"type": "array"}, "model": {"type": "null"}, "version": {"type": "null"}},
+                },
+            ]
+        },
+    )
 
     model: str | None = Field(default=None, pattern=NAME_PATTERN, description="model name, e.g. sentiment")
     version: str | None = Field(default=None, pattern=NAME_PATTERN, description="default: newest")
@@ -63,25 +71,24 @@ class PredictRequest(BaseModel):
         default=None,
         min_length=1,
         max_length=MAX_MODELS_PER_REQUEST,
-        description="instead of `model`: ask several models about the same inputs, answered together",
+        description="instead of `model`: ask several models about the same inputs, answered together in order",
     )
 
     @model_validator(mode="after")
     def _one_way_to_name_models(self) -> Self:
         if (self.model is None) == (self.models is None):
             raise ValueError("give either `model` or `models`")
-        if self.models is not None:
-            if self.version is not None or "params" in self.model_fields_set:
-                raise ValueError("with `models`, give `version` and `params` per model")
-            asked = [(query.model, query.version) for query in self.models]
-            if len(set(asked)) != len(asked):
-                raise ValueError("models: each model (and version) at most once")
+        if self.models is not None and self.version is not None:
+            raise ValueError("with `models`, give `version` per model")
         return self
 
     def queries(self) -> list[ModelQuery]:
-        """The models asked, whichever way the request named them."""
+        """The models asked, whichever way the request named them, each with its params."""
         if self.models is not None:
-            return self.models
+            return [
+                query if query.params is not None else query.model_copy(update={"params": self.params})
+                for query in self.models
+            ]
         assert self.model is not None
         return [ModelQuery(model=self.model, version=self.version, params=self.params)]
 

@@ -169,13 +169,23 @@ def test_one_request_asks_several_models_and_gets_one_answer(client: httpx.Clien
         assert result == alone
     assert len(results[0]["outputs"][0]["alternatives"]) == 2
 
+    # The request's params are the default of every model that gives none; a model may be asked twice.
+    shared = client.post(
+        "/predict",
+        json={
+            "inputs": texts,
+            "params": {"top_k": 3},
+            "models": [{"model": "intent"}, {"model": "intent", "params": {"top_k": 1}}],
+        },
+    ).json()["results"]
+    assert [len(r["outputs"][0]["alternatives"]) for r in shared] == [3, 1]
+
 
 @pytest.mark.parametrize(
     ("body", "status", "message"),
     [
         ({"model": "intent", "models": [{"model": "sentiment"}], "inputs": ["hi"]}, 422, "either `model` or `models`"),
         ({"inputs": ["hi"]}, 422, "either `model` or `models`"),
-        ({"models": [{"model": "intent"}, {"model": "intent"}], "inputs": ["hi"]}, 422, "at most once"),
         ({"models": [{"model": "intent"}], "version": "1", "inputs": ["hi"]}, 422, "per model"),
         ({"models": [{"model": "intent"}, {"model": "absent"}], "inputs": ["hi"]}, 404, "absent"),
         ({"models": [{"model": "sentiment", "params": {"max_words": 2}}], "inputs": ["hi"]}, 422, "next-word"),

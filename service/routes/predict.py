@@ -41,7 +41,7 @@ def check_limits(request: PredictRequest, settings: Settings) -> None:
                 f"inputs[{index}]: {len(text)} characters exceed the limit of {settings.max_chars_per_input}"
             )
     for query in request.queries():
-        if query.params.top_k is not None and query.params.top_k > settings.max_top_k:
+        if query.params is not None and query.params.top_k is not None and query.params.top_k > settings.max_top_k:
             raise InvalidInput(f"params.top_k: at most {settings.max_top_k}")
 
 
@@ -75,11 +75,14 @@ async def predict(
     if settings.log_request_texts:
         log.info("inputs", extra={"model": ",".join(m.name for m in models), "texts": request.inputs})
     if request.models is None:
-        outputs = await run_model(models[0], request.inputs, queries[0].params, metrics)
+        outputs = await run_model(models[0], request.inputs, request.params, metrics)
         return answer(models[0].name, models[0].version, outputs)
     # Several models answer together; the request fails with the first error if any of them fails.
     results = await asyncio.gather(
-        *(run_model(m, request.inputs, q.params, metrics) for m, q in zip(models, queries, strict=True)),
+        *(
+            run_model(m, request.inputs, q.params or request.params, metrics)
+            for m, q in zip(models, queries, strict=True)
+        ),
         return_exceptions=True,
     )
     for result in results:

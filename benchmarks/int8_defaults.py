@@ -1,0 +1,112 @@
+"""INT8 dynamic quantization of the default classifiers: the metric change on their own held-out splits.
+
+For each default classifier bundle, the validation split it was trained with is rebuilt from the
+data and seed recorded in its `config.json` (the same carving code), the bundle is copied and
+quantized with `training.quantize.quantize_bundle`, and both are evaluated with ONNX Runtime.
+Needs `../shared/datasets` and the training extra (`pip install -e '.[train]'`).
+
+    python benchmarks/int8_defaults.py [--write training/REPORT.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from service.bundle import MODEL_FILE, TOKENIZER_FILE, BundleConfig  # noqa: E402
+from service.text import TextEncoder  # noqa: E402
+from training.evaluate import evaluate_bundle  # noqa: E402
+from training.export import mixed_length_sample  # noqa: E402
+from training.pipeline import TrainOptions, load_splits  # noqa: E402
+from training.quantize import quantize_bundle  # noqa: E402
+
+# The commands the defaults were trained with (README, "Training").
+DEFAULTS = {
+    "sentiment": {"data_format": "sst2", "data": "../shared/datasets/sst2/train.tsv"},
+    "intent": {
+        "data_format": "snips",
+        "data": "../shared/datasets/snips/train",
+        "oos_data": "../shared/datasets/ptb/train.txt",
+        "oos_threshold": True,
+    },
+}
+
+
+def newest(name: str) -> Path:
+    return max((ROOT / "models" / name).iterdir(), key=lambda p: int(p.name))
+
+
+def measure(name: str) -> dict:
+    bundle = newest(name)
+    config = BundleConfig.load(bundle)
+    spec = DEFAULTS[name]
+    options = TrainOptions(
+        task=config.task,
+        data_format=spec["data_format"],
+        data=(ROOT / spec["data"]).resolve(),
+        out=bundle,
+        oos_data=(ROOT / spec["oos_data"]).resolve() if "oos_data" in spec else None,
+        oos_threshold=bool(spec.get("oos_threshold")),
+    )
+    seed = config.training["hyperparameters"].get("seed", 13)
+    _, validation, _ = load_splits(options, seed)
+    if len(validation) != config.metrics["validation"]["examples"]:
+        raise RuntimeError(f"{name}: rebuilt validation split differs from the one in config.json")
+    with tempfile.TemporaryDirectory() as scratch:
+        copy = Path(scratch) / name / bundle.name
+        shutil.copytree(bundle, copy)
+        encoder = TextEncoder.from_file(copy / TOKENIZER_FILE, config.max_sequence_length, keep_tail=False)
+        sample = mixed_length_sample([e.ids for e in encoder.encode([x.text for x in validation[:512]])])
+        fp32 = evaluate_bundle(copy, validation)
+        report = quantize_bundle(copy, sample)
+        int8 = evaluate_bundle(copy, validation)
+        size = (copy / MODEL_FILE).stat().st_size
+    return {
+        "bundle": f"{name}/{bundle.name}",
+        "examples": len(validation),
+        "fp32": fp32,
+        "int8": int8,
+        "size_mb": (bundle / MODEL_FILE).stat().st_size / 1e6,
+        "int8_size_mb": size / 1e6,
+        "graphs": report,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--write", type=Path, help="append the report to this Markdown file")
+    args = parser.parse_args()
+    keys = ("accuracy", "macro_f1", "in_scope_accuracy", "oos_recall")
+    lines = [
+        f"### INT8 on the defaults' held-out splits ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})",
+        "",
+        "Command: `python benchmarks/int8_defaults.py`.",
+        "",
+        "| bundle | validation examples | metric | float32 | int8 | change | model.onnx float32 / int8 |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name in DEFAULTS:
+        result = measure(name)
+        for key in keys:
+            if key in result["fp32"] and key in result["int8"]:
+                before, after = result["fp32"][key], result["int8"][key]
+                lines.append(
+                    f"| {result['bundle']} | {result['examples']} | {key} | {before:.4f} | {after:.4f} | "
+                    f"{after - before:+.4f} | {result['size_mb']:.1f} / {result['int8_size_mb']:.1f} MB |"
+                )
+    report = "\n".join(lines) + "\n"
+    print(report)
+    if args.write:
+        with args.write.open("a", encoding="utf-8") as handle:
+            handle.write("\n" + report)
+
+
+if __name__ == "__main__":
+    main()
