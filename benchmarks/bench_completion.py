@@ -29,7 +29,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.bench_service import Service  # noqa: E402
+from benchmarks.bench_service import Service, newest_bundle  # noqa: E402
 from service.bundle import INPUT_IDS, LENGTHS, LOGITS, MODEL_FILE, TOKENIZER_FILE  # noqa: E402
 from service.runtime import CPU, create_session  # noqa: E402
 from service.text import TextEncoder  # noqa: E402
@@ -62,7 +62,7 @@ def latency(client: httpx.Client, text: str, words: int, repeats: int) -> float:
 
 def rereading_per_word(tokens: int, words: int = 16) -> float:
     """Seconds per word when every word re-reads the whole text with `model.onnx`."""
-    bundle = ROOT / "models" / "next-word" / "1"
+    bundle = newest_bundle("next-word")
     session = create_session(bundle / MODEL_FILE, [CPU])
     ids = list(range(4, 4 + tokens))
     session.run([LOGITS], {INPUT_IDS: np.array([ids]), LENGTHS: np.array([len(ids)])})
@@ -102,7 +102,7 @@ def main() -> None:
     parser.add_argument("--write", type=Path, help="append the report to this Markdown file")
     args = parser.parse_args()
 
-    bundle = ROOT / "models" / "next-word" / "1"
+    bundle = newest_bundle("next-word")
     encoder = TextEncoder.from_file(bundle / TOKENIZER_FILE, 10_000, keep_tail=True)
     service = Service()
     rows = []

@@ -58,6 +58,11 @@ end
 """
 
 
+def newest_bundle(name: str) -> Path:
+    """The default model's newest version directory, as the service serves it by default."""
+    return max((ROOT / "models" / name).iterdir(), key=lambda p: int(p.name) if p.name.isdigit() else -1)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -150,7 +155,7 @@ def sequences_per_second(session, feeds: dict, batch: int, seconds: float) -> fl
 
 
 def ort_ceiling(seconds_per_size: float = 1.5) -> dict[int, float]:
-    bundle = ROOT / "models" / "sentiment" / "1"
+    bundle = newest_bundle("sentiment")
     config = BundleConfig.load(bundle)
     encoder = TextEncoder.from_file(bundle / TOKENIZER_FILE, config.max_sequence_length, keep_tail=False)
     session = create_session(bundle / MODEL_FILE, [CPU])

@@ -20,6 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.bench_service import newest_bundle  # noqa: E402
 from service.bundle import MODEL_FILE, TOKENIZER_FILE, BundleConfig  # noqa: E402
 from service.text import TextEncoder  # noqa: E402
 from training.evaluate import evaluate_bundle  # noqa: E402
@@ -39,12 +40,8 @@ DEFAULTS = {
 }
 
 
-def newest(name: str) -> Path:
-    return max((ROOT / "models" / name).iterdir(), key=lambda p: int(p.name))
-
-
 def measure(name: str) -> dict:
-    bundle = newest(name)
+    bundle = newest_bundle(name)
     config = BundleConfig.load(bundle)
     spec = DEFAULTS[name]
     options = TrainOptions(
