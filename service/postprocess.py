@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from service.bundle import SPECIAL_TOKENS, OutOfScope
+
+if TYPE_CHECKING:
+    from service.decoding import Hypothesis
 
 # Answers are plain dicts shaped as `service.schemas.ClassifierOutput` / `NextWordOutput` (which
 # document them): built once and serialised once, with no model validation on the hot path.
@@ -52,3 +57,14 @@ def next_word_output(probabilities: np.ndarray, vocabulary: list[str], top_k: in
         "next": [{"token": vocabulary[i], "score": float(probabilities[i])} for i in words],
         "truncated": truncated,
     }
+
+
+def completion_outputs(hypotheses: list[Hypothesis], vocabulary: list[str]) -> list[Output]:
+    """Completions as `service.schemas.Completion`: words, their text, log-probability, whether finished."""
+    outputs = []
+    for hypothesis in hypotheses:
+        words = [vocabulary[t] for t in hypothesis.tokens]
+        outputs.append(
+            {"text": " ".join(words), "tokens": words, "logprob": hypothesis.logprob, "finished": hypothesis.finished}
+        )
+    return outputs

@@ -28,7 +28,7 @@ from service.completion import CompletionEngine
 from service.decoding import Decoder
 from service.errors import DeadlineExceeded, InvalidInput
 from service.metrics import Metrics
-from service.postprocess import Output, classifier_output, next_word_output, softmax
+from service.postprocess import Output, classifier_output, completion_outputs, next_word_output, softmax
 from service.runtime import active_provider, choose_providers, create_session
 from service.schemas import PredictParams
 from service.settings import Settings
@@ -180,15 +180,7 @@ class ServedModel:
         outputs = []
         for result, e in zip(completed, encoded, strict=True):
             output = next_word_output(result.first, vocabulary, top_k, e.truncated)
-            output["completions"] = [
-                {
-                    "text": " ".join(words := [vocabulary[t] for t in h.tokens]),
-                    "tokens": words,
-                    "logprob": h.logprob,
-                    "finished": h.finished,
-                }
-                for h in result.hypotheses
-            ]
+            output["completions"] = completion_outputs(result.hypotheses, vocabulary)
             outputs.append(output)
         return outputs
 
