@@ -1,9 +1,10 @@
 """Soak: minutes of high load on the three default models; nothing may be lost, memory must stay flat.
 
-wrk sends a mix of single-text and 16-text requests to sentiment, intent and next-word over 64
-connections. The report counts requests sent and answered (wrk) and answers by status (the
-service's own metrics), the requests lost (sent but never answered, plus any difference between
-the two counts), and resident memory sampled every 10 s.
+wrk sends a mix of single-text and 16-text requests to sentiment, intent and next-word, requests
+asking intent and sentiment together, and sampled completions, over 64 connections. The report
+counts requests sent and answered (wrk) and answers by status (the service's own metrics), the
+requests lost (sent but never answered, plus any difference between the two counts), and resident
+memory sampled every 10 s.
 
     python benchmarks/soak.py [--minutes 5] [--write BENCHMARKS.md]
 """
@@ -53,6 +54,10 @@ def bodies() -> list[str]:
         for count in (1, 1, 1, 16):
             inputs = [TEXTS[(i + len(out)) % len(TEXTS)] for i in range(count)]
             out.append(json.dumps({"model": model, "inputs": inputs}))
+    # The newer paths too: intent and sentiment in one request, and sampled completions.
+    out.append(json.dumps({"inputs": TEXTS[:2], "models": [{"model": "intent"}, {"model": "sentiment"}]}))
+    completion = {"max_words": 8, "strategy": "sample", "completions": 2, "top_p": 0.9}
+    out.append(json.dumps({"model": "next-word", "inputs": ["the company said"], "params": completion}))
     return out
 
 
@@ -130,7 +135,8 @@ def main() -> None:
             "",
             f"Command: `python benchmarks/soak.py --minutes {args.minutes:g}`; {os.cpu_count()} cores, CPU "
             "execution provider, wrk (1 thread, 64 connections) on the same machine; requests cycle over "
-            "sentiment, intent and next-word, three single-text requests to one 16-text request.",
+            "sentiment, intent and next-word (three single-text requests to one 16-text request), plus "
+            "intent-and-sentiment requests and sampled 8-word completions.",
             "",
             "| requests answered (wrk) | per second | answered by status (service metrics) | in flight when wrk"
             " stopped | lost | p99 ms | RSS at start / after warm-up / end (MB) |",
