@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.bench_service import Service, newest_bundle  # noqa: E402
+from benchmarks.report import publish  # noqa: E402
 from service.bundle import INPUT_IDS, LENGTHS, LOGITS, MODEL_FILE, TOKENIZER_FILE  # noqa: E402
 from service.runtime import CPU, create_session  # noqa: E402
 from service.text import TextEncoder  # noqa: E402
@@ -143,10 +144,7 @@ def main() -> None:
         "| generated words/s | " + " | ".join(f"{w:,.0f}" for w in concurrency.values()) + " |",
     ]
     report = "\n".join(lines) + "\n"
-    print(report)
-    if args.write:
-        with args.write.open("a", encoding="utf-8") as handle:
-            handle.write("\n" + report)
+    publish(report, args.write)
 
 
 if __name__ == "__main__":

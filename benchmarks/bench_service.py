@@ -27,6 +27,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.report import publish  # noqa: E402
 from service.batcher import pad_batch  # noqa: E402
 from service.bundle import INPUT_IDS, LENGTHS, LOGITS, MODEL_FILE, TOKENIZER_FILE, BundleConfig  # noqa: E402
 from service.runtime import CPU, create_session  # noqa: E402
@@ -256,7 +257,6 @@ def main() -> None:
         lines.append(f"| {name} | {value:.2f} | {goal} | {'yes' if met else 'no'} |")
     lines.append(f"\nResident memory at ready: {rss_idle:.0f} MB.")
     report = "\n".join(lines) + "\n"
-    print(report)
     try:
         import matplotlib
 
@@ -281,9 +281,7 @@ def main() -> None:
         figure.savefig(ROOT / "benchmarks" / "concurrency.png", dpi=100)
     except ImportError:
         pass
-    if args.write:
-        with args.write.open("a", encoding="utf-8") as handle:
-            handle.write("\n" + report)
+    publish(report, args.write)
 
 
 if __name__ == "__main__":

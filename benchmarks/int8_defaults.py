@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.bench_service import newest_bundle  # noqa: E402
+from benchmarks.report import publish  # noqa: E402
 from service.bundle import MODEL_FILE, TOKENIZER_FILE, BundleConfig  # noqa: E402
 from service.text import TextEncoder  # noqa: E402
 from training.evaluate import evaluate_bundle  # noqa: E402
@@ -99,10 +100,7 @@ def main() -> None:
                     f"{after - before:+.4f} | {result['size_mb']:.1f} / {result['int8_size_mb']:.1f} MB |"
                 )
     report = "\n".join(lines) + "\n"
-    print(report)
-    if args.write:
-        with args.write.open("a", encoding="utf-8") as handle:
-            handle.write("\n" + report)
+    publish(report, args.write)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.bench_service import TEXTS, Service  # noqa: E402
+from benchmarks.report import publish  # noqa: E402
 
 WRK_SCRIPT = """
 local bodies = {}
@@ -149,10 +150,7 @@ def main() -> None:
             "",
         ]
     )
-    print(report)
-    if args.write:
-        with args.write.open("a", encoding="utf-8") as handle:
-            handle.write("\n" + report)
+    publish(report, args.write)
 
 
 if __name__ == "__main__":
