@@ -121,21 +121,21 @@ class CompletionEngine:
     def _work(self) -> None:
         active: list[_Job] = []
         waiting: deque[_Job] = deque()
+        stopping = False  # told to stop: finish what is in hand first
         while True:
             if not active and not waiting:
-                job = self._inbox.get()
-                if job is _STOP:
+                if stopping or (job := self._inbox.get()) is _STOP:
                     return
                 waiting.append(job)
-            while True:
+            while not stopping:
                 try:
                     job = self._inbox.get_nowait()
                 except queue.Empty:
                     break
                 if job is _STOP:
-                    self._inbox.put(_STOP)  # finish what is in hand first
-                    break
-                waiting.append(job)
+                    stopping = True
+                else:
+                    waiting.append(job)
             active = [job for job in active if not job.cancelled]
             admitted: list[_Job] = []
             live = sum(len(job.decoder.live) for job in active)

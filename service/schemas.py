@@ -82,15 +82,12 @@ class PredictRequest(BaseModel):
             raise ValueError("with `models`, give `version` per model")
         return self
 
-    def queries(self) -> list[ModelQuery]:
-        """The models asked, whichever way the request named them, each with its params."""
+    def queries(self) -> list[tuple[str, str | None, PredictParams]]:
+        """(model, version, params) of each model asked, whichever way the request named them."""
         if self.models is not None:
-            return [
-                query if query.params is not None else query.model_copy(update={"params": self.params})
-                for query in self.models
-            ]
+            return [(q.model, q.version, q.params or self.params) for q in self.models]
         assert self.model is not None
-        return [ModelQuery(model=self.model, version=self.version, params=self.params)]
+        return [(self.model, self.version, self.params)]
 
 
 class Scored(BaseModel):

@@ -40,8 +40,8 @@ def check_limits(request: PredictRequest, settings: Settings) -> None:
             raise InvalidInput(
                 f"inputs[{index}]: {len(text)} characters exceed the limit of {settings.max_chars_per_input}"
             )
-    for query in request.queries():
-        if query.params is not None and query.params.top_k is not None and query.params.top_k > settings.max_top_k:
+    for _, _, params in request.queries():
+        if params.top_k is not None and params.top_k > settings.max_top_k:
             raise InvalidInput(f"params.top_k: at most {settings.max_top_k}")
 
 
@@ -71,7 +71,7 @@ async def predict(
     check_limits(request, settings)
     queries = request.queries()
     # Every model is found before any runs: an unknown one fails the request at once.
-    models = [repository.get(query.model, query.version) for query in queries]
+    models = [repository.get(name, version) for name, version, _ in queries]
     if settings.log_request_texts:
         log.info("inputs", extra={"model": ",".join(m.name for m in models), "texts": request.inputs})
     if request.models is None:
@@ -80,8 +80,8 @@ async def predict(
     # Several models answer together; the request fails with the first error if any of them fails.
     results = await asyncio.gather(
         *(
-            run_model(m, request.inputs, q.params or request.params, metrics)
-            for m, q in zip(models, queries, strict=True)
+            run_model(model, request.inputs, params, metrics)
+            for model, (_, _, params) in zip(models, queries, strict=True)
         ),
         return_exceptions=True,
     )
