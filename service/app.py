@@ -16,6 +16,7 @@ from service.middleware import BodyLimitMiddleware, ObservabilityMiddleware
 from service.openapi import install_openapi
 from service.repository import ModelRepository
 from service.routes import health, kserve, metrics, predict, reload
+from service.routes.dependencies import Serving
 from service.schemas import V2_ERROR_RESPONSES
 from service.security import require_api_key, require_api_key_for_health, require_api_key_for_metrics
 from service.settings import Settings
@@ -32,7 +33,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         repository = ModelRepository(settings.model_repository, settings, app_metrics)
         repository.load_all()
         repository.start()
-        app.state.repository = repository
+        app.state.serving = Serving(repository, app_metrics, settings)
         providers = sorted({m.provider for m in repository.all()})
         log.info("serving %d model version(s) on %s", len(repository.all()), ", ".join(providers) or "-")
         watcher = None

@@ -175,7 +175,6 @@ class DynamicBatcher:
             raise Overloaded("the model's queue is full; retry shortly", headers={"Retry-After": "1"})
         request = _Request(self._loop.create_future(), len(sequences))
         self._queue.extend(_Item(request, index, ids) for index, ids in enumerate(sequences))
-        self._report_depth()
         self._dispatch()
         try:
             return await request.future
@@ -189,13 +188,14 @@ class DynamicBatcher:
             self._observer.queue_depth(len(self._queue))
 
     def _dispatch(self) -> None:
-        """Hand batches to free instances while the queue holds a full or overdue batch."""
+        """Hand batches to free instances while the queue holds a full or overdue batch, then
+        report the queue depth (once per call: this runs on every arrival)."""
         while self._free and self._queue:
             waited = time.perf_counter() - self._queue[0].request.enqueued
             if len(self._queue) < self.max_batch_size and waited < self.max_delay_s:
                 if self._timer is None:
                     self._timer = self._loop.call_later(self.max_delay_s - waited, self._on_timer)  # type: ignore[union-attr]
-                return
+                break
             batch = [item for item in self._take() if not item.request.cancelled]
             if batch:
                 self._free -= 1

@@ -100,6 +100,10 @@ class ModelObserver:
     """The batcher's view of the metrics, with the model label bound once."""
 
     def __init__(self, metrics: Metrics, model: str) -> None:
+        self._model = model
+        self._requests = metrics.inference_requests
+        self._outcomes: dict[str, Counter] = {}  # label children looked up once, not per request
+        self._inputs = metrics.inference_inputs.labels(model)
         self._queue_time = metrics.queue_time.labels(model)
         self._compute_time = metrics.compute_time.labels(model)
         self._batch_size = metrics.batch_size.labels(model)
@@ -112,6 +116,15 @@ class ModelObserver:
         self._compute_time.observe(run_s)
         for waited in queue_s:
             self._queue_time.observe(waited)
+
+    def request_done(self, status: str, inputs: int) -> None:
+        """One inference request answered (`ok`) or refused (its error type), with its input count."""
+        counter = self._outcomes.get(status)
+        if counter is None:
+            counter = self._outcomes[status] = self._requests.labels(self._model, status)
+        counter.inc()
+        if inputs:
+            self._inputs.inc(inputs)
 
     def queue_depth(self, depth: int) -> None:
         self._depth.set(depth)

@@ -26,7 +26,7 @@ from service.bundle import (
 )
 from service.completion import CompletionEngine
 from service.decoding import Decoder
-from service.errors import DeadlineExceeded, InvalidInput
+from service.errors import DeadlineExceeded, InvalidInput, ServiceError
 from service.metrics import Metrics
 from service.postprocess import Output, classifier_output, completion_outputs, next_word_output, softmax
 from service.runtime import active_provider, choose_providers, create_session
@@ -70,6 +70,7 @@ class ServedModel:
         self._temperature = config.temperature
         self.label_index = {label: i for i, label in enumerate(config.labels)}
         self._max_tokens = settings.max_tokens_per_request
+        self.observer = metrics.observer(self.name)
         serving = config.serving
         self.batcher = DynamicBatcher(
             [self._runner(session) for session in self.sessions],
@@ -79,7 +80,7 @@ class ServedModel:
             )
             / 1000.0,
             max_queue_size=settings.max_queue_size,
-            observer=metrics.observer(self.name),
+            observer=self.observer,
             name=self.name,
         )
         self.completion: CompletionEngine | None = None
@@ -93,7 +94,7 @@ class ServedModel:
                 hidden_size=architecture.hidden_size,
                 max_batch_size=self.batcher.max_batch_size,
                 max_pending=settings.max_queue_size,
-                observer=metrics.observer(self.name),
+                observer=self.observer,
                 name=self.name,
             )
 
@@ -126,6 +127,16 @@ class ServedModel:
             await self.completion.stop()
 
     async def predict(self, texts: list[str], params: PredictParams) -> list[Output]:
+        """One answer per text, in order; the outcome is counted by model and status."""
+        try:
+            outputs = await self._answer(texts, params)
+        except ServiceError as error:
+            self.observer.request_done(error.error_type, 0)
+            raise
+        self.observer.request_done("ok", len(texts))
+        return outputs
+
+    async def _answer(self, texts: list[str], params: PredictParams) -> list[Output]:
         if params.max_words is not None:
             if self.is_classifier:
                 raise InvalidInput("params.max_words: completion is for next-word models")

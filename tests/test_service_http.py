@@ -139,6 +139,29 @@ def test_unknown_route_and_method(client: httpx.Client) -> None:
     assert client.get("/predict").status_code == 405
 
 
+def metric(text: str, sample: str) -> float:
+    """One sample's value from a Prometheus exposition (0 when absent)."""
+    for line in text.splitlines():
+        if line.startswith(sample + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_inference_outcomes_are_counted_by_model_on_both_protocols(client: httpx.Client) -> None:
+    ok = 'rnnserve_inference_requests_total{model="intent",status="ok"}'
+    refused = 'rnnserve_inference_requests_total{model="intent",status="invalid_input"}'
+    inputs = 'rnnserve_inference_inputs_total{model="intent"}'
+    before = client.get("/metrics").text
+    assert predict(client, "intent", ["play some rock"] * 3).status_code == 200
+    assert predict(client, "intent", ["play jazz"], params={"max_words": 2}).status_code == 422
+    v2 = {"inputs": [{"name": "text", "shape": [2], "datatype": "BYTES", "data": ["play jazz", "book a table"]}]}
+    assert client.post("/v2/models/intent/infer", json=v2).status_code == 200
+    after = client.get("/metrics").text
+    assert metric(after, ok) - metric(before, ok) == 2
+    assert metric(after, refused) - metric(before, refused) == 1
+    assert metric(after, inputs) - metric(before, inputs) == 5
+
+
 def test_metrics_after_traffic(client: httpx.Client) -> None:
     predict(client, "intent", ["play some rock"] * 3)
     predict(client, "intent", [])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from fastapi import Request
 
 from service.metrics import Metrics
@@ -9,8 +11,22 @@ from service.repository import ModelRepository
 from service.settings import Settings
 
 
+@dataclass(frozen=True, slots=True)
+class Serving:
+    """What an inference route needs, as one dependency: FastAPI resolves each dependency per
+    request (about 20-40 us apiece), so hot routes take this instead of three."""
+
+    repository: ModelRepository
+    metrics: Metrics
+    settings: Settings
+
+
+async def serving(request: Request) -> Serving:
+    return request.app.state.serving
+
+
 async def repository(request: Request) -> ModelRepository:
-    return request.app.state.repository
+    return request.app.state.serving.repository
 
 
 async def metrics(request: Request) -> Metrics:

@@ -16,13 +16,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from service.errors import InvalidInput
-from service.metrics import Metrics
 from service.repository import ModelRepository
 from service.routes import dependencies
 from service.routes.predict import check_limits
 from service.schemas import PredictParams, PredictRequest
 from service.served_model import DEFAULT_NEXT_WORDS, ServedModel
-from service.settings import Settings
 
 router = APIRouter(prefix="/v2")
 
@@ -150,13 +148,11 @@ async def model_ready(name: str, repository: Repository, version: str | None = N
 async def infer(
     name: str,
     http_request: Request,
-    repository: Repository,
-    metrics: Annotated[Metrics, Depends(dependencies.metrics)],
-    settings: Annotated[Settings, Depends(dependencies.settings)],
+    serving: Annotated[dependencies.Serving, Depends(dependencies.serving)],
     version: str | None = None,
 ) -> dict:
     """Body: an `InferRequest` (JSON tensors), read whatever the Content-Type."""
-    model = repository.get(name, version)
+    model = serving.repository.get(name, version)
     request = await _parse(http_request)
     texts = _texts(request)
     parameters = request.parameters or {}
@@ -166,13 +162,11 @@ async def infer(
     if model.is_classifier:
         top_k = len(model.config.labels)  # the probabilities tensor carries every label
     params = PredictParams(top_k=top_k or DEFAULT_NEXT_WORDS)
-    check_limits(PredictRequest(model=model.name, inputs=texts, params=params), settings)
+    check_limits(PredictRequest(model=model.name, inputs=texts, params=params), serving.settings)
     outputs = await model.predict(texts, params)
     if model.is_classifier:  # probabilities in label order, not best-first
         for output in outputs:
             output["alternatives"].sort(key=lambda a: model.label_index[a["label"]])
-    metrics.inference_requests.labels(model.name, "ok").inc()
-    metrics.inference_inputs.labels(model.name).inc(len(texts))
     tensors = _output_tensors(model, outputs)
     if request.outputs:
         wanted = {o.name for o in request.outputs}

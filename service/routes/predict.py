@@ -9,13 +9,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Response
 
-from service.errors import InvalidInput, ServiceError
-from service.metrics import Metrics
+from service.errors import InvalidInput
 from service.postprocess import Output
-from service.repository import ModelRepository
 from service.routes import dependencies
-from service.schemas import ERROR_RESPONSES, MultiPredictResponse, PredictParams, PredictRequest, PredictResponse
-from service.served_model import ServedModel
+from service.schemas import ERROR_RESPONSES, MultiPredictResponse, PredictRequest, PredictResponse
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -45,17 +42,6 @@ def check_limits(request: PredictRequest, settings: Settings) -> None:
             raise InvalidInput(f"params.top_k: at most {settings.max_top_k}")
 
 
-async def run_model(model: ServedModel, inputs: list[str], params: PredictParams, metrics: Metrics) -> list[Output]:
-    try:
-        outputs = await model.predict(inputs, params)
-    except ServiceError as error:
-        metrics.inference_requests.labels(model.name, error.error_type).inc()
-        raise
-    metrics.inference_requests.labels(model.name, "ok").inc()
-    metrics.inference_inputs.labels(model.name).inc(len(inputs))
-    return outputs
-
-
 @router.post(
     "/predict",
     response_model=PredictResponse | MultiPredictResponse,
@@ -64,25 +50,21 @@ async def run_model(model: ServedModel, inputs: list[str], params: PredictParams
 )
 async def predict(
     request: PredictRequest,
-    repository: Annotated[ModelRepository, Depends(dependencies.repository)],
-    metrics: Annotated[Metrics, Depends(dependencies.metrics)],
-    settings: Annotated[Settings, Depends(dependencies.settings)],
+    serving: Annotated[dependencies.Serving, Depends(dependencies.serving)],
 ) -> Response:
+    settings = serving.settings
     check_limits(request, settings)
     queries = request.queries()
     # Every model is found before any runs: an unknown one fails the request at once.
-    models = [repository.get(name, version) for name, version, _ in queries]
+    models = [serving.repository.get(name, version) for name, version, _ in queries]
     if settings.log_request_texts:
         log.info("inputs", extra={"model": ",".join(m.name for m in models), "texts": request.inputs})
     if request.models is None:
-        outputs = await run_model(models[0], request.inputs, request.params, metrics)
+        outputs = await models[0].predict(request.inputs, request.params)
         return answer(models[0].name, models[0].version, outputs)
     # Several models answer together; the request fails with the first error if any of them fails.
     results = await asyncio.gather(
-        *(
-            run_model(model, request.inputs, params, metrics)
-            for model, (_, _, params) in zip(models, queries, strict=True)
-        ),
+        *(model.predict(request.inputs, params) for model, (_, _, params) in zip(models, queries, strict=True)),
         return_exceptions=True,
     )
     for result in results:
