@@ -5,6 +5,12 @@ together) from a zero state; after that every step runs the live hypotheses of *
 one batch of one word each, carrying their recurrent states. A generated word therefore costs one
 batched step whatever the prefix length, and requests join and leave between steps, so a short
 completion never waits for a long one to end.
+
+Steps run through ONNX Runtime's IO binding: the recurrent states come out where the session
+computes (GPU memory under CUDA) and, while the batch keeps the same requests and each hypothesis
+continues its own row (greedy, sampling, a beam that keeps its order), go straight back in as the
+next step's states without a round trip through host memory. Only when requests join or leave, or a
+beam reorders, are the states copied to the host to be regrouped.
 """
 
 from __future__ import annotations
@@ -18,13 +24,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from onnxruntime import InferenceSession
+from onnxruntime import InferenceSession, OrtValue
 
 from service.batcher import BatchObserver
 from service.bundle import INPUT_IDS, LOGITS
 from service.decoding import Decoder, Hypothesis
 from service.errors import InferenceFailed, Overloaded
 from service.postprocess import softmax
+from service.runtime import output_device
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,29 @@ class _Job:
 
     def answer(self, result: Completed | Exception) -> None:
         self.loop.call_soon_threadsafe(_settle, self.future, result)
+
+
+@dataclass(eq=False)
+class _Carried:
+    """The last step's recurrent states, still on the session's device, and whose rows they are."""
+
+    jobs: list[_Job]
+    counts: list[int]  # rows per job, in batch order
+    states: list[OrtValue]
+
+    def matches(self, jobs: list[_Job]) -> bool:
+        return len(jobs) == len(self.jobs) and all(
+            job is mine and len(job.decoder.live) == count
+            for job, mine, count in zip(jobs, self.jobs, self.counts, strict=True)
+        )
+
+    def to_host(self) -> None:
+        """Give each job its own rows as host arrays, for regrouping."""
+        host = [state.numpy() for state in self.states]
+        start = 0
+        for job, count in zip(self.jobs, self.counts, strict=True):
+            job.states = [state[:, start : start + count, :] for state in host]
+            start += count
 
 
 def _settle(future: asyncio.Future, result: Completed | Exception) -> None:
@@ -73,8 +103,8 @@ class CompletionEngine:
     ) -> None:
         self._session = session
         self._state_inputs = [i.name for i in session.get_inputs() if i.name != INPUT_IDS]
-        self._outputs = [LOGITS, *(f"next_{name}" for name in self._state_inputs)]
-        missing = set(self._outputs) - {o.name for o in session.get_outputs()}
+        self._state_outputs = [f"next_{name}" for name in self._state_inputs]
+        missing = {LOGITS, *self._state_outputs} - {o.name for o in session.get_outputs()}
         if not self._state_inputs or missing:
             raise ValueError(f"step model lacks recurrent state inputs/outputs ({sorted(missing)})")
         self._num_layers = num_layers
@@ -86,6 +116,10 @@ class CompletionEngine:
         self._inbox: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._pending = 0  # inputs submitted and not yet answered (event loop's count)
         self._thread: threading.Thread | None = None
+        self._device = output_device(session)
+        self._carried: _Carried | None = None  # worker thread's
+        self.steps_on_device = 0  # steps fed the last step's states where they were computed
+        self.steps_from_host = 0  # steps whose states were regrouped on the host first
 
     def start(self) -> None:
         if self._thread is None:
@@ -124,6 +158,7 @@ class CompletionEngine:
         stopping = False  # told to stop: finish what is in hand first
         while True:
             if not active and not waiting:
+                self._carried = None  # nothing in flight: let the device memory go
                 if stopping or (job := self._inbox.get()) is _STOP:
                     return
                 waiting.append(job)
@@ -151,6 +186,7 @@ class CompletionEngine:
                 if active:
                     self._step(active)
             except Exception as error:  # a failed step fails the requests in it, not the engine
+                self._carried = None
                 failure = InferenceFailed(f"completion failed: {type(error).__name__}: {error}")
                 for job in active + admitted:
                     job.answer(failure)
@@ -165,14 +201,26 @@ class CompletionEngine:
                     still.append(job)
             active = still
 
-    def _run(self, ids: np.ndarray, states: list[np.ndarray], queued: list[float]) -> tuple[np.ndarray, list]:
+    def _run(
+        self, ids: np.ndarray, states: Sequence[np.ndarray | OrtValue], queued: list[float]
+    ) -> tuple[np.ndarray, list[OrtValue]]:
+        """One run through IO binding: logits on the host, next states left on the session's device."""
         started = time.perf_counter()
-        logits, *next_states = self._session.run(
-            self._outputs, {INPUT_IDS: ids, **dict(zip(self._state_inputs, states, strict=True))}
-        )
+        binding = self._session.io_binding()
+        binding.bind_cpu_input(INPUT_IDS, ids)
+        for name, state in zip(self._state_inputs, states, strict=True):
+            if isinstance(state, OrtValue):
+                binding.bind_ortvalue_input(name, state)
+            else:
+                binding.bind_cpu_input(name, state)
+        binding.bind_output(LOGITS, "cpu")
+        for name in self._state_outputs:
+            binding.bind_output(name, *self._device)
+        self._session.run_with_iobinding(binding)
+        logits, *next_states = binding.get_outputs()
         if self._observer is not None:
             self._observer.batch_done(len(ids), 0.0, queued, time.perf_counter() - started)
-        return logits, next_states
+        return logits.numpy(), next_states
 
     def _read_prefixes(self, jobs: list[_Job]) -> None:
         """Read new prefixes from a zero state, inputs of equal length in one run, then take the first word."""
@@ -184,11 +232,12 @@ class CompletionEngine:
             ids = np.array([job.prefix for job in group], dtype=np.int64)
             zeros = np.zeros((self._num_layers, len(group), self._hidden_size), dtype=np.float32)
             logits, states = self._run(ids, [zeros] * len(self._state_inputs), [now - j.enqueued for j in group])
+            host = [state.numpy() for state in states]
             last = logits[:, -1, :]
             for row, job in enumerate(group):
                 job.first = softmax(last[row])
                 parents = job.decoder.step(last[row : row + 1])
-                job.states = [state[:, [row] * len(parents), :] for state in states]
+                job.states = [state[:, [row] * len(parents), :] for state in host]
 
     def _step(self, jobs: list[_Job]) -> None:
         """One word for every live hypothesis of every job, as one batch."""
@@ -196,12 +245,29 @@ class CompletionEngine:
         if not jobs:
             return
         ids = np.array([[h.tokens[-1]] for job in jobs for h in job.decoder.live], dtype=np.int64)
-        states = [np.concatenate([job.states[k] for job in jobs], axis=1) for k in range(len(self._state_inputs))]
+        carried, self._carried = self._carried, None
+        states: Sequence[np.ndarray | OrtValue]
+        if carried is not None and carried.matches(jobs):
+            states = carried.states  # the same rows as the last step: no copy
+            self.steps_on_device += 1
+        else:
+            self.steps_from_host += 1
+            if carried is not None:
+                carried.to_host()
+            states = [np.concatenate([job.states[k] for job in jobs], axis=1) for k in range(len(self._state_inputs))]
+        counts = [len(job.decoder.live) for job in jobs]
         logits, next_states = self._run(ids, states, [])
         start = 0
-        for job in jobs:
-            count = len(job.decoder.live)
+        moved = False  # some hypothesis continues another row, or ended: rows must be regrouped
+        kept = []
+        for job, count in zip(jobs, counts, strict=True):
             parents = job.decoder.step(logits[start : start + count, -1, :])
-            rows = [start + parent for parent in parents]
-            job.states = [state[:, rows, :] for state in next_states]
+            moved |= parents != list(range(count))
+            kept.append([start + parent for parent in parents])
             start += count
+        if not moved:
+            self._carried = _Carried(jobs, counts, next_states)
+            return
+        host = [state.numpy() for state in next_states]
+        for job, rows in zip(jobs, kept, strict=True):
+            job.states = [state[:, rows, :] for state in host]

@@ -49,3 +49,11 @@ def create_session(
 
 def active_provider(session: ort.InferenceSession) -> str:
     return session.get_providers()[0]
+
+
+def output_device(session: ort.InferenceSession) -> tuple[str, int]:
+    """Where the session computes: outputs bound there stay there (no copy to the host)."""
+    if active_provider(session) == CUDA:
+        options = session.get_provider_options().get(CUDA, {})
+        return "cuda", int(options.get("device_id", 0))
+    return "cpu", 0

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
 
-from service.bundle import EOS_TOKEN, INPUT_IDS, LENGTHS, LOGITS, MODEL_FILE, TOKENIZER_FILE, BundleConfig
+from service.bundle import (
+    EOS_TOKEN,
+    INPUT_IDS,
+    LENGTHS,
+    LOGITS,
+    MODEL_FILE,
+    STEP_MODEL_FILE,
+    TOKENIZER_FILE,
+    BundleConfig,
+)
+from service.completion import CompletionEngine
 from service.decoding import Decoder, nucleus
 from service.runtime import CPU, create_session
 from service.text import TextEncoder
@@ -74,6 +85,41 @@ def greedy_by_rereading(bundle: Path, prefix: str, words: int) -> list[str]:
         ids.append(best)
     assert len(ids) <= config.max_sequence_length  # the reference never truncates
     return out
+
+
+def test_steps_keep_recurrent_state_where_it_was_computed_while_the_batch_is_unchanged(
+    model_repository: Path,
+) -> None:
+    bundle = model_repository / "next-word" / "1"
+    config = BundleConfig.load(bundle)
+    engine = CompletionEngine(
+        create_session(bundle / STEP_MODEL_FILE, [CPU]),
+        num_layers=config.architecture.num_layers,
+        hidden_size=config.architecture.hidden_size,
+        max_batch_size=64,
+        max_pending=100,
+    )
+
+    async def run(strategy: str, width: int) -> list[list[int]]:
+        decoder = lambda: Decoder(strategy, 6, width, eos=-1, banned=[0], beam_width=width, seed=1)  # noqa: E731
+        (done,) = await engine.complete([[1, 5, 6, 7]], decoder)
+        return [h.tokens for h in done.hypotheses]
+
+    async def scenario() -> None:
+        engine.start()
+        try:
+            (greedy,) = await run("greedy", 1)
+            assert len(greedy) == 6
+            # Word 1 comes from reading the prefix, words 2-6 from five steps: the first takes the
+            # prefix's states from the host, the other four the previous step's, untouched.
+            assert (engine.steps_from_host, engine.steps_on_device) == (1, 4)
+            samples = await run("sample", 3)
+            assert [len(tokens) for tokens in samples] == [6, 6, 6]
+            assert (engine.steps_from_host, engine.steps_on_device) == (2, 8)  # sampled rows never move
+        finally:
+            await engine.stop()
+
+    asyncio.run(scenario())
 
 
 def complete(client: httpx.Client, inputs: list[str], **params) -> dict:
