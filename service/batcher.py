@@ -9,9 +9,9 @@ when a batch finishes, a batch is handed to a free instance (one worker thread e
 ONNX Runtime session) if the queue holds `max_batch_size` items or the oldest has waited
 `max_delay`. While batches run the next one gathers, so under load batches fill without any added
 delay. The worker answers a whole batch with one call back into the loop. Formation is
-length-aware: when the queue holds more than a batch, the batch is the window of similar lengths
-around the oldest item (which therefore never starves), and the worker cuts a batch into runs of
-similar length when their lengths differ widely, so little work goes to padding.
+length-aware: when the queue holds more than a batch, the batch is the oldest item and those of
+the nearest lengths (`LengthQueue`; the oldest therefore never starves), and the worker cuts a
+batch into runs of similar length when their lengths differ widely, so little work goes to padding.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import numpy as np
 
 from service.bundle import PAD_ID
 from service.errors import InferenceFailed, Overloaded
+from service.length_queue import LengthQueue
 
 # A run over padded ids [batch, seq] and lengths [batch] giving one output row per sequence.
 RunFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -125,7 +126,7 @@ class DynamicBatcher:
         self.max_queue_size = max_queue_size
         self._observer = observer
         self._name = name
-        self._queue: list[_Item] = []
+        self._queue: LengthQueue[_Item] = LengthQueue(lambda item: len(item.ids))
         self._free = len(self._runs)
         self._inbox: queue.SimpleQueue[list[_Item] | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
@@ -156,7 +157,7 @@ class DynamicBatcher:
         """Finish everything queued and running, then stop the worker threads."""
         if self._loop is None or self._idle is None:
             return
-        while self._queue or self._free < len(self._runs):
+        while len(self._queue) or self._free < len(self._runs):
             self._idle.clear()
             await self._idle.wait()
         for _ in self._threads:
@@ -174,7 +175,8 @@ class DynamicBatcher:
         if len(self._queue) + len(sequences) > self.max_queue_size:
             raise Overloaded("the model's queue is full; retry shortly", headers={"Retry-After": "1"})
         request = _Request(self._loop.create_future(), len(sequences))
-        self._queue.extend(_Item(request, index, ids) for index, ids in enumerate(sequences))
+        for index, ids in enumerate(sequences):
+            self._queue.push(_Item(request, index, ids))
         self._dispatch()
         try:
             return await request.future
@@ -190,13 +192,13 @@ class DynamicBatcher:
     def _dispatch(self) -> None:
         """Hand batches to free instances while the queue holds a full or overdue batch, then
         report the queue depth (once per call: this runs on every arrival)."""
-        while self._free and self._queue:
-            waited = time.perf_counter() - self._queue[0].request.enqueued
+        while self._free and len(self._queue):
+            waited = time.perf_counter() - self._queue.oldest().request.enqueued
             if len(self._queue) < self.max_batch_size and waited < self.max_delay_s:
                 if self._timer is None:
                     self._timer = self._loop.call_later(self.max_delay_s - waited, self._on_timer)  # type: ignore[union-attr]
                 break
-            batch = [item for item in self._take() if not item.request.cancelled]
+            batch = [item for item in self._queue.take(self.max_batch_size) if not item.request.cancelled]
             if batch:
                 self._free -= 1
                 self._inbox.put(batch)
@@ -205,19 +207,6 @@ class DynamicBatcher:
     def _on_timer(self) -> None:
         self._timer = None
         self._dispatch()
-
-    def _take(self) -> list[_Item]:
-        pending = self._queue
-        if len(pending) <= self.max_batch_size:
-            self._queue = []
-            return pending
-        # The window of similar lengths that contains the oldest item.
-        order = sorted(range(len(pending)), key=lambda i: len(pending[i].ids))
-        oldest = order.index(0)
-        start = min(max(0, oldest - self.max_batch_size // 2), len(order) - self.max_batch_size)
-        chosen = set(order[start : start + self.max_batch_size])
-        self._queue = [item for i, item in enumerate(pending) if i not in chosen]
-        return [pending[i] for i in sorted(chosen)]
 
     def _work(self, run: RunFn) -> None:
         """Worker thread of one instance: run batches until told to stop."""
@@ -257,5 +246,5 @@ class DynamicBatcher:
                     len(batch), padded_fraction, [started - item.request.enqueued for item in batch], finished - started
                 )
         self._dispatch()
-        if not self._queue and self._free == len(self._runs) and self._idle is not None:
+        if not len(self._queue) and self._free == len(self._runs) and self._idle is not None:
             self._idle.set()

@@ -9,6 +9,7 @@ import pytest
 
 from service.batcher import DynamicBatcher, length_runs
 from service.errors import InferenceFailed, Overloaded
+from service.length_queue import LengthQueue
 
 
 class Recorder:
@@ -67,6 +68,33 @@ def test_lengths_are_grouped_to_limit_padding() -> None:
     runs = length_runs([3] * 10 + [40] * 10)
     assert sorted(len(r) for r in runs) == [10, 10]
     assert length_runs([3, 40, 4]) == [[0, 2, 1]]  # too few to be worth a second run
+
+
+def test_a_deep_queue_forms_batches_of_similar_lengths_around_the_oldest() -> None:
+    recorder = Recorder()
+    # Short and long texts alternate; the first batch (full at once) takes the first 8 as they came,
+    # and while it runs the other 24 queue up.
+    sequences = [[1] * 2 if i % 2 == 0 else [1] * 30 for i in range(32)]
+
+    async def body(batcher):
+        return await asyncio.gather(*(batcher.submit([s]) for s in sequences))
+
+    answers = run(_with_batcher(recorder, body))
+    assert [int(a[0][1]) for a in answers] == [len(s) for s in sequences]
+    widths = [shape[1] for shape in recorder.shapes]
+    assert len(widths) == 4 and widths[0] == 30 and widths[3] == 30  # mixed: everything that was left
+    assert sorted(widths[1:3]) == [2, 30]  # the oldest's length first, then the other one: no padding
+
+
+def test_length_queue_takes_the_nearest_lengths_and_keeps_arrival_order_within_one() -> None:
+    queue: LengthQueue[tuple[str, int]] = LengthQueue(lambda item: item[1])
+    for item in [("a", 5), ("b", 9), ("c", 4), ("d", 6), ("e", 5), ("f", 20), ("g", 6)]:
+        queue.push(item)
+    # Oldest is a (5): then e (5), then 4 and 6 tie at distance 1, the shorter side first.
+    assert queue.take(4) == [("a", 5), ("e", 5), ("c", 4), ("d", 6)]
+    assert len(queue) == 3 and queue.oldest() == ("b", 9)
+    assert queue.take(2) == [("b", 9), ("g", 6)]
+    assert queue.take(5) == [("f", 20)] and len(queue) == 0
 
 
 def test_failed_batch_fails_only_its_requests() -> None:
