@@ -7,7 +7,9 @@ routes. In one run, on the default sentiment model, CPU microseconds per request
 1. `POST /echo`: FastAPI parsing, validation and serialisation, no model (all on the event loop);
 2. `POST /predict`: the same plus the model path, on the event loop and on ONNX Runtime's threads;
 3. the model path alone: `ServedModel.predict` called by 64 concurrent callers, no FastAPI;
-4. its parts: the tokenizer for one text, and ONNX Runtime per sequence at batch 32.
+4. its parts: the tokenizer for one text, and ONNX Runtime per sequence at batch 64 (the default
+   maximum batch, which 32-text requests fill);
+5. `/echo` and `/predict` with 32 texts per request.
 
     python benchmarks/request_path.py [--requests 6400] [--write BENCHMARKS.md]
 """
@@ -29,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.bench_service import TEXTS, newest_bundle  # noqa: E402
+from benchmarks.bench_service import TEXTS, body, newest_bundle  # noqa: E402
 from benchmarks.report import publish  # noqa: E402
 from service.app import create_app  # noqa: E402
 from service.batcher import pad_batch  # noqa: E402
@@ -101,6 +103,7 @@ async def cpu_per_request(call: Callable[[], Awaitable[object]], requests: int) 
 
 
 async def measure(requests: int, rounds: int) -> dict[str, tuple[float, float]]:
+    """Medians of CPU per request by case; 32-text cases run a 16th of the requests."""
     app = create_app(Settings(echo_route=True, log_level="warning"))
     logging.getLogger("service").setLevel(logging.WARNING)
     async with app.router.lifespan_context(app):
@@ -115,19 +118,27 @@ async def measure(requests: int, rounds: int) -> dict[str, tuple[float, float]]:
         async def tokenizer() -> None:
             model.encoder.encode([TEXT])
 
-        cases = {"echo": echo, "predict": predict, "model path": model_alone, "tokenizer": tokenizer}
+        cases = {
+            "echo": echo,
+            "predict": predict,
+            "model path": model_alone,
+            "tokenizer": tokenizer,
+            "echo 32": AsgiCaller(app, "/echo", body(32)),
+            "predict 32": AsgiCaller(app, "/predict", body(32)),
+        }
         samples: dict[str, list[tuple[float, float]]] = {name: [] for name in cases}
         await cpu_per_request(predict, requests)  # warm-up
         for _ in range(rounds):  # interleaved, so that drift on a shared machine hits every case alike
             for name, call in cases.items():
-                samples[name].append(await cpu_per_request(call, requests))
+                count = requests // 16 if name.endswith("32") else requests
+                samples[name].append(await cpu_per_request(call, count))
     return {
         name: (statistics.median(s[0] for s in runs), statistics.median(s[1] for s in runs))
         for name, runs in samples.items()
     }
 
 
-def onnx_runtime_per_sequence(batch: int = 32, seconds: float = 2.0) -> float:
+def onnx_runtime_per_sequence(batch: int = 64, seconds: float = 2.0) -> float:
     """Process CPU microseconds per sequence, ONNX Runtime alone at this batch size."""
     bundle = newest_bundle("sentiment")
     from service.text import TextEncoder
@@ -171,11 +182,16 @@ def main() -> None:
         f"| `/predict` | {predict_loop:.0f} | {predict_all:.0f} |",
         f"| model path alone (`ServedModel.predict`, no FastAPI) | {model_loop:.0f} | {model_all:.0f} |",
         f"| of which the tokenizer, one text | {figures['tokenizer'][0]:.0f} | {figures['tokenizer'][1]:.0f} |",
-        f"| ONNX Runtime alone, per sequence at batch 32 | - | {ort:.0f} |",
+        f"| ONNX Runtime alone, per sequence at batch 64 | - | {ort:.0f} |",
+        f"| `/echo`, 32 texts | {figures['echo 32'][0]:.0f} | {figures['echo 32'][1]:.0f} |",
+        f"| `/predict`, 32 texts | {figures['predict 32'][0]:.0f} | {figures['predict 32'][1]:.0f} |",
         "",
         f"`/predict` costs the event loop {predict_loop - echo_loop:.0f} us more than `/echo` "
         f"({predict_loop / echo_loop:.2f}x); the model path measured alone accounts for {model_loop:.0f} us "
-        f"of that, leaving {predict_loop - echo_loop - model_loop:.0f} us that appear only when both run together.",
+        f"of that, leaving {predict_loop - echo_loop - model_loop:.0f} us that appear only when both run together. "
+        f"A 32-text request costs {figures['predict 32'][1] / 32:.0f} us of CPU per text, "
+        f"{figures['predict 32'][0] / 32:.0f} us of it on the event loop; ONNX Runtime alone costs {ort:.0f} us "
+        "per sequence at batch 64.",
     ]
     publish("\n".join(lines) + "\n", args.write)
 
