@@ -163,6 +163,7 @@ def main() -> None:
     parser.add_argument("--write", type=Path, help="append the report to this Markdown file")
     args = parser.parse_args()
 
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # as `python -m service` runs
     figures = asyncio.run(measure(args.requests, args.rounds))
     ort = onnx_runtime_per_sequence()
     echo_loop = figures["echo"][0]
