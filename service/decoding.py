@@ -33,21 +33,24 @@ class Hypothesis:
         return self.logprob / max(1, steps)
 
 
-def log_softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
-
-
 def nucleus(probabilities: np.ndarray, top_p: float) -> np.ndarray:
-    """Probabilities restricted to the smallest set of words whose mass reaches top_p, renormalised."""
+    """Probabilities (along the last axis, one row or many) restricted to the smallest set of words
+    whose mass reaches top_p, renormalised; words tied with the last one kept are kept too."""
     if top_p >= 1.0:
         return probabilities
-    order = np.argsort(-probabilities, kind="stable")
-    cumulative = np.cumsum(probabilities[order])
-    keep = order[: int(np.searchsorted(cumulative, top_p)) + 1]
-    restricted = np.zeros_like(probabilities)
-    restricted[keep] = probabilities[keep]
-    return restricted / restricted.sum()
+    ordered = -np.sort(-probabilities, axis=-1)  # sorting values is several times cheaper than argsort
+    cumulative = np.cumsum(ordered, axis=-1)
+    last = np.minimum((cumulative < top_p).sum(axis=-1, keepdims=True), probabilities.shape[-1] - 1)
+    threshold = np.take_along_axis(ordered, last, axis=-1)
+    restricted = np.where(probabilities >= threshold, probabilities, 0.0)
+    return restricted / restricted.sum(axis=-1, keepdims=True)
+
+
+def draw(probabilities: np.ndarray, rng: np.random.Generator) -> list[int]:
+    """One word per row, drawn by inverse CDF (rows need not be normalised; zero never drawn)."""
+    cumulative = np.cumsum(probabilities, axis=-1)
+    targets = rng.random(len(cumulative)) * cumulative[:, -1]
+    return [int(np.searchsorted(row, target, side="right")) for row, target in zip(cumulative, targets, strict=True)]
 
 
 class Decoder:
@@ -91,13 +94,21 @@ class Decoder:
         """Advance on next-word logits [live, vocabulary]; returns the parent row of each new live hypothesis."""
         scaled = logits.astype(np.float64) / (self.temperature if self.strategy == "sample" else 1.0)
         scaled[:, self.banned] = -np.inf
-        logprobs = log_softmax(scaled)
-        chosen = self._beam(logprobs) if self.strategy == "beam" else self._per_row(logprobs)
+        # One exponential per step: the weights give sampling probabilities, and a log-probability
+        # is the shifted logit minus its row's log-normaliser.
+        shifted = scaled - scaled.max(axis=-1, keepdims=True)
+        weights = np.exp(shifted)
+        log_totals = np.log(weights.sum(axis=-1))
+        if self.strategy == "beam":
+            chosen = self._beam(shifted - log_totals[:, None])
+        else:
+            chosen = self._per_row(shifted, weights)
         self.steps += 1
         parents: list[int] = []
         live: list[Hypothesis] = []
         for parent, token in chosen:
-            hypothesis = self.live[parent].extended(token, float(logprobs[parent, token]), self.eos)
+            logprob = float(shifted[parent, token] - log_totals[parent])
+            hypothesis = self.live[parent].extended(token, logprob, self.eos)
             if hypothesis.finished:
                 self.finished.append(hypothesis)
             else:
@@ -106,16 +117,15 @@ class Decoder:
         self.live = live
         return parents
 
-    def _per_row(self, logprobs: np.ndarray) -> list[tuple[int, int]]:
+    def _per_row(self, shifted: np.ndarray, weights: np.ndarray) -> list[tuple[int, int]]:
         # The first step fans the single prefix out into `width` independent completions.
         rows = [0] * self.width if self.steps == 0 else list(range(len(self.live)))
         if self.strategy == "greedy":
-            return [(row, int(logprobs[row].argmax())) for row in rows]
-        chosen = []
-        for row in rows:
-            probabilities = nucleus(np.exp(logprobs[row]), self.top_p)
-            chosen.append((row, int(self.rng.choice(probabilities.size, p=probabilities))))
-        return chosen
+            return [(row, int(shifted[row].argmax())) for row in rows]
+        # All rows at once: one sort, one cumulative sum and one random draw per row.
+        probabilities = weights[rows] / weights[rows].sum(axis=-1, keepdims=True)
+        tokens = draw(nucleus(probabilities, self.top_p), self.rng)
+        return list(zip(rows, tokens, strict=True))
 
     def _beam(self, logprobs: np.ndarray) -> list[tuple[int, int]]:
         """The `width` best continuations stay live; an end of sentence among the best `width` finishes one."""
