@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -64,6 +65,20 @@ def newest_bundle(name: str) -> Path:
     return max((ROOT / "models" / name).iterdir(), key=lambda p: int(p.name) if p.name.isdigit() else -1)
 
 
+def wait_ready(url: str, alive: Callable[[], bool] = lambda: True, timeout_s: float = 60) -> None:
+    """Poll the readiness probe until the service answers 200 (it has loaded and warmed up every model)."""
+    deadline = time.perf_counter() + timeout_s
+    while True:
+        try:
+            if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if not alive() or time.perf_counter() > deadline:
+            raise RuntimeError("service did not become ready")
+        time.sleep(0.02)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -89,15 +104,7 @@ class Service:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        while True:
-            try:
-                if httpx.get(f"{self.url}/v2/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if self.process.poll() is not None or time.perf_counter() - started > 60:
-                raise RuntimeError("service did not become ready")
-            time.sleep(0.02)
+        wait_ready(self.url, lambda: self.process.poll() is None)
         self.ready_s = time.perf_counter() - started
 
     def rss_mb(self) -> float:

@@ -19,13 +19,12 @@ import threading
 import time
 from pathlib import Path
 
-import httpx
 import uvicorn
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.bench_service import body, free_port, wrk  # noqa: E402
+from benchmarks.bench_service import body, free_port, wait_ready, wrk  # noqa: E402
 from benchmarks.report import publish  # noqa: E402
 from service.app import create_app  # noqa: E402
 from service.settings import Settings  # noqa: E402
@@ -64,16 +63,7 @@ def main() -> None:
     server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning", access_log=False))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.perf_counter() + 60
-    while True:
-        try:
-            if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if time.perf_counter() > deadline:
-            raise RuntimeError("service did not become ready")
-        time.sleep(0.05)
+    wait_ready(url, thread.is_alive)
 
     pauses = Pauses()
     frozen = gc.get_freeze_count()
