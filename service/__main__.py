@@ -13,8 +13,8 @@ from service.settings import Settings
 
 def main() -> None:
     # The tokenizer's own thread pool would fight ONNX Runtime's threads and the event loop for the
-    # same cores (twice the CPU for a 32-text request on 2 cores); a request's texts are encoded on
-    # one thread unless the operator sets the library's variable.
+    # same cores (1.45 times the CPU to encode a 32-text request on 2 cores); a request's texts are
+    # encoded on one thread unless the operator sets the library's variable.
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)

@@ -36,8 +36,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         repository.start()
         app.state.serving = Serving(repository, app_metrics, settings)
         # Everything alive now (frameworks, models, vocabularies) lives as long as the process: kept
-        # out of the collector's full passes, which otherwise rescan it under load (60 ms pauses,
-        # a tenth of the event loop's time at 128 connections; see BENCHMARKS.md).
+        # out of the collector's full passes, which otherwise rescan it under load (pauses of
+        # 44-59 ms, about a tenth of the event loop's time at 128 connections; see BENCHMARKS.md).
         gc.collect()
         gc.freeze()
         providers = sorted({m.provider for m in repository.all()})

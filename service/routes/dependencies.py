@@ -13,8 +13,9 @@ from service.settings import Settings
 
 @dataclass(frozen=True, slots=True)
 class Serving:
-    """What an inference route needs, as one dependency: FastAPI resolves each dependency per
-    request (about 20-40 us apiece), so hot routes take this instead of three."""
+    """What an inference route needs, as one dependency: FastAPI resolves every dependency on
+    every request (its solver was the largest single item in a profile of `/predict`), so hot
+    routes take this instead of three."""
 
     repository: ModelRepository
     metrics: Metrics
