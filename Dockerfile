@@ -3,7 +3,8 @@
 #   docker build -t rnnserve:gpu .
 # CPU variant, for machines without a GPU:
 #   docker build --build-arg RUNTIME=cpu -t rnnserve:cpu .
-# Only the service and the default models go in: no torch, training code, tests or build tools.
+# Only the service, the bundle format it reads and the default models go in: no torch, training
+# code, tests or build tools.
 ARG RUNTIME=gpu
 
 FROM nvidia/cuda:13.0.1-cudnn-runtime-ubuntu24.04 AS base-gpu
@@ -23,6 +24,7 @@ FROM base-${RUNTIME} AS build
 ARG RUNTIME
 WORKDIR /src
 COPY pyproject.toml README.md ./
+COPY rnnserve_bundle ./rnnserve_bundle
 COPY service ./service
 RUN python3 -m venv /opt/venv \
     && /opt/venv/bin/pip install --no-cache-dir --no-compile ".[${RUNTIME}]" \

@@ -7,7 +7,7 @@ PORT ?= 8000
 RUNTIME ?= cpu
 BIN := $(VENV)/bin
 
-.PHONY: serve test lint lint-deploy install install-dev clean image image-cpu stack-up stack-down
+.PHONY: serve test fuzz lint lint-deploy install install-dev clean image image-cpu stack-up stack-down
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +29,8 @@ serve: install
 	RNNSERVE_HOST=$(HOST) RNNSERVE_PORT=$(PORT) $(BIN)/python -m service
 
 lint: install-dev lint-deploy
-	$(BIN)/ruff check service training tests benchmarks rnnserve_client examples
-	$(BIN)/ruff format --check service training tests benchmarks rnnserve_client examples
+	$(BIN)/ruff check service rnnserve_bundle training tests benchmarks rnnserve_client examples
+	$(BIN)/ruff format --check service rnnserve_bundle training tests benchmarks rnnserve_client examples
 
 # Static checks of the deployment files (no Docker engine needed). The compose client comes from
 # Debian's docker-compose package when it can be installed; otherwise that one check is skipped.
@@ -48,6 +48,12 @@ lint-deploy: install-dev
 
 test: lint
 	$(BIN)/python -m pytest -q
+
+# The long, random schema fuzz (make test runs a fixed set): FUZZ_EXAMPLES per operation. A
+# failure prints the case to reproduce; it then becomes a regular test.
+FUZZ_EXAMPLES ?= 500
+fuzz: install-dev
+	RNNSERVE_FUZZ_RANDOM=1 RNNSERVE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q tests/test_fuzz.py
 
 image:
 	docker build -t rnnserve:gpu .

@@ -31,9 +31,9 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.bench_service import Service, newest_bundle  # noqa: E402
 from benchmarks.report import publish  # noqa: E402
-from service.bundle import INPUT_IDS, LENGTHS, LOGITS, MODEL_FILE, TOKENIZER_FILE  # noqa: E402
-from service.runtime import CPU, create_session  # noqa: E402
-from service.text import TextEncoder  # noqa: E402
+from rnnserve_bundle.config import INPUT_IDS, LENGTHS, LOGITS, MODEL_FILE, TOKENIZER_FILE  # noqa: E402
+from rnnserve_bundle.encoder import TextEncoder  # noqa: E402
+from rnnserve_bundle.sessions import CPU, create_session  # noqa: E402
 
 SENTENCE = "the company said it expects earnings to rise in the next quarter as sales of its new products grow"
 WORDS = SENTENCE.split(" ")

@@ -12,10 +12,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.bench_service import TEXTS, sequences_per_second  # noqa: E402
-from service.batcher import pad_batch  # noqa: E402
-from service.bundle import INPUT_IDS, LENGTHS, MODEL_FILE, TOKENIZER_FILE, BundleConfig  # noqa: E402
-from service.runtime import CPU, create_session  # noqa: E402
-from service.text import TextEncoder  # noqa: E402
+from rnnserve_bundle.config import INPUT_IDS, LENGTHS, MODEL_FILE, TOKENIZER_FILE, BundleConfig  # noqa: E402
+from rnnserve_bundle.encoder import TextEncoder  # noqa: E402
+from rnnserve_bundle.sessions import CPU, create_session  # noqa: E402
+from rnnserve_bundle.tensors import pad_batch  # noqa: E402
 
 
 def latency_ms(bundle: Path, batch: int, seconds: float = 1.5) -> float:

@@ -22,8 +22,8 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.bench_service import newest_bundle  # noqa: E402
 from benchmarks.report import publish  # noqa: E402
-from service.bundle import MODEL_FILE, TOKENIZER_FILE, BundleConfig  # noqa: E402
-from service.text import TextEncoder  # noqa: E402
+from rnnserve_bundle.config import MODEL_FILE, TOKENIZER_FILE, BundleConfig  # noqa: E402
+from rnnserve_bundle.encoder import TextEncoder  # noqa: E402
 from training.evaluate import evaluate_bundle  # noqa: E402
 from training.export import mixed_length_sample  # noqa: E402
 from training.pipeline import TrainOptions, load_splits  # noqa: E402

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import onnxruntime as ort
 
-log = logging.getLogger(__name__)
+from rnnserve_bundle.sessions import CPU, CUDA, create_session
 
-CUDA = "CUDAExecutionProvider"
-CPU = "CPUExecutionProvider"
+__all__ = ["CPU", "CUDA", "active_provider", "choose_providers", "create_session", "output_device"]
+
+log = logging.getLogger(__name__)
 
 
 def choose_providers(preference: str, device_id: int = 0, gpu_mem_limit: int = 0) -> list:
@@ -26,25 +26,6 @@ def choose_providers(preference: str, device_id: int = 0, gpu_mem_limit: int = 0
     if preference == "cuda":
         raise RuntimeError(f"CUDA execution provider requested but not available: {available}")
     return [CPU]
-
-
-def create_session(
-    path: Path,
-    providers: list,
-    intra_op_threads: int = 0,
-    inter_op_threads: int = 1,
-    allow_spinning: bool = True,
-) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    # Spinning threads answer faster between back-to-back runs but burn cores that the event loop
-    # and tokenizer need when CPU cores are few.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if allow_spinning else "0")
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = intra_op_threads
-    options.inter_op_num_threads = inter_op_threads
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
-    return session
 
 
 def active_provider(session: ort.InferenceSession) -> str:

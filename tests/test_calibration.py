@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from service.postprocess import softmax
+from rnnserve_bundle.tensors import softmax
 from training.calibration import expected_calibration_error, fit_temperature
 
 

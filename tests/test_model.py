@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from service.bundle import Architecture
+from rnnserve_bundle.config import Architecture
 from training.batching import pad
 from training.model import NextWordGraph, RNNClassifier, RNNLanguageModel, reverse_within_length
 

@@ -10,7 +10,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from service.bundle import BundleConfig
+from rnnserve_bundle.config import BundleConfig
 from tests.conftest import TINY, run_cli
 from training.export import ExportError, _check
 

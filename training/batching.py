@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator, Sequence
 
-from service.batcher import pad_batch as pad
+from rnnserve_bundle.tensors import pad_batch as pad
 
 __all__ = ["bucket_batches", "pad"]
 

@@ -8,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from service.bundle import Task
+from rnnserve_bundle.config import Task
 from training.data import FORMATS, DataError, read_dataset
 from training.export import ExportError
 from training.quantize import QuantizationError

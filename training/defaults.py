@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from service.bundle import Task
+from rnnserve_bundle.config import Task
 
 TASK_DEFAULTS: dict[Task, dict] = {
     Task.SENTIMENT: {

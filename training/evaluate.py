@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from service.bundle import (
+from rnnserve_bundle.config import (
     EOS_TOKEN,
     INPUT_IDS,
     LENGTHS,
@@ -17,9 +17,9 @@ from service.bundle import (
     TOKENIZER_FILE,
     BundleConfig,
 )
-from service.postprocess import softmax
-from service.runtime import CPU, create_session
-from service.text import TextEncoder
+from rnnserve_bundle.encoder import TextEncoder
+from rnnserve_bundle.sessions import CPU, create_session
+from rnnserve_bundle.tensors import softmax
 from training.batching import bucket_batches, pad
 from training.calibration import expected_calibration_error
 from training.data import OUT_OF_SCOPE, DataError, Example

@@ -13,8 +13,8 @@ import onnx
 import torch
 from onnx import helper, numpy_helper
 
-from service.bundle import INPUT_IDS, LENGTHS, LOGITS, MODEL_FILE, STEP_MODEL_FILE
-from service.runtime import CPU, create_session
+from rnnserve_bundle.config import INPUT_IDS, LENGTHS, LOGITS, MODEL_FILE, STEP_MODEL_FILE
+from rnnserve_bundle.sessions import CPU, create_session
 from training.batching import pad
 from training.model import NextWordGraph, RNNClassifier, RNNLanguageModel, StepGraph
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from service.bundle import PAD_ID, Architecture
+from rnnserve_bundle.config import PAD_ID, Architecture
 
 _CELLS: dict[str, type[nn.RNNBase]] = {"lstm": nn.LSTM, "gru": nn.GRU}
 

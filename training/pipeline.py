@@ -18,9 +18,9 @@ import onnxruntime
 import tokenizers
 import torch
 
-from service.bundle import EOS_TOKEN, TOKENIZER_FILE, Architecture, BundleConfig, Calibration, OutOfScope, Task
-from service.postprocess import softmax
-from service.text import TextEncoder
+from rnnserve_bundle.config import EOS_TOKEN, TOKENIZER_FILE, Architecture, BundleConfig, Calibration, OutOfScope, Task
+from rnnserve_bundle.encoder import TextEncoder
+from rnnserve_bundle.tensors import softmax
 from training.calibration import expected_calibration_error, fit_temperature
 from training.data import OUT_OF_SCOPE, DataError, Example, carve_validation, read_dataset
 from training.data.split import carve_sentence_validation

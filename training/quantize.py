@@ -15,9 +15,9 @@ import numpy as np
 import onnx
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
-from service.batcher import pad_batch
-from service.bundle import INPUT_IDS, LENGTHS, LOGITS, MODEL_FILE, STEP_MODEL_FILE
-from service.runtime import CPU, create_session
+from rnnserve_bundle.config import INPUT_IDS, LENGTHS, LOGITS, MODEL_FILE, STEP_MODEL_FILE
+from rnnserve_bundle.sessions import CPU, create_session
+from rnnserve_bundle.tensors import pad_batch
 
 MIN_TOP1_AGREEMENT = 0.9
 

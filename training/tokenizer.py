@@ -9,7 +9,7 @@ from tokenizers.models import WordLevel
 from tokenizers.processors import TemplateProcessing
 from tokenizers.trainers import WordLevelTrainer
 
-from service.bundle import BOS_TOKEN, SPECIAL_TOKENS, UNK_TOKEN, Task
+from rnnserve_bundle.config import BOS_TOKEN, SPECIAL_TOKENS, UNK_TOKEN, Task
 
 
 def build_tokenizer(texts: Iterable[str], task: Task, vocab_size: int, min_frequency: int) -> Tokenizer:

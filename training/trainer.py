@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from service.bundle import PAD_ID
+from rnnserve_bundle.config import PAD_ID
 from training.batching import bucket_batches, pad
 from training.distributed import World, shard, wrap
 from training.metrics import LanguageModelScore, classification_metrics

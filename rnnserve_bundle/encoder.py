@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tokenizers import Tokenizer
 
-from service.bundle import UNK_TOKEN
+from rnnserve_bundle.config import UNK_TOKEN
 
 
 @dataclass(frozen=True)
