@@ -29,10 +29,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.report import publish  # noqa: E402
-from service.batcher import pad_batch  # noqa: E402
-from service.bundle import INPUT_IDS, LENGTHS, LOGITS, MODEL_FILE, TOKENIZER_FILE, BundleConfig  # noqa: E402
-from service.runtime import CPU, create_session  # noqa: E402
-from service.text import TextEncoder  # noqa: E402
+from rnnserve_bundle.config import INPUT_IDS, LENGTHS, LOGITS, MODEL_FILE, TOKENIZER_FILE, BundleConfig  # noqa: E402
+from rnnserve_bundle.encoder import TextEncoder  # noqa: E402
+from rnnserve_bundle.sessions import CPU, create_session  # noqa: E402
+from rnnserve_bundle.tensors import pad_batch  # noqa: E402
 
 TEXTS = [
     "a gripping , beautifully acted film that stays with you long after the credits",

@@ -33,10 +33,11 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.bench_service import TEXTS, body, newest_bundle  # noqa: E402
 from benchmarks.report import publish  # noqa: E402
+from rnnserve_bundle.config import INPUT_IDS, LENGTHS, LOGITS, MODEL_FILE  # noqa: E402
+from rnnserve_bundle.sessions import CPU, create_session  # noqa: E402
+from rnnserve_bundle.tensors import pad_batch  # noqa: E402
 from service.app import create_app  # noqa: E402
-from service.batcher import pad_batch  # noqa: E402
-from service.bundle import INPUT_IDS, LENGTHS, LOGITS, MODEL_FILE  # noqa: E402
-from service.runtime import CPU, create_session  # noqa: E402
+from service.query import Query  # noqa: E402
 from service.schemas import PredictParams  # noqa: E402
 from service.settings import Settings  # noqa: E402
 
@@ -107,13 +108,14 @@ async def measure(requests: int, rounds: int) -> dict[str, tuple[float, float]]:
     app = create_app(Settings(echo_route=True, log_level="warning"))
     logging.getLogger("service").setLevel(logging.WARNING)
     async with app.router.lifespan_context(app):
-        model = app.state.serving.repository.get("sentiment", None)
-        params = PredictParams()
+        serving = app.state.serving
+        model = serving.repository.get("sentiment", None)
+        query = Query([TEXT], "sentiment", None, PredictParams())
         echo = AsgiCaller(app, "/echo", {"model": "sentiment", "inputs": [TEXT]})
         predict = AsgiCaller(app, "/predict", {"model": "sentiment", "inputs": [TEXT]})
 
         async def model_alone() -> None:
-            await model.predict([TEXT], params)
+            await model.predict(query, serving.rules)
 
         async def tokenizer() -> None:
             model.encoder.encode([TEXT])
@@ -141,7 +143,7 @@ async def measure(requests: int, rounds: int) -> dict[str, tuple[float, float]]:
 def onnx_runtime_per_sequence(batch: int = 64, seconds: float = 2.0) -> float:
     """Process CPU microseconds per sequence, ONNX Runtime alone at this batch size."""
     bundle = newest_bundle("sentiment")
-    from service.text import TextEncoder
+    from rnnserve_bundle.encoder import TextEncoder
 
     encoder = TextEncoder.from_file(bundle / "tokenizer.json", 64, keep_tail=False)
     ids = [encoder.encode([TEXTS[i % len(TEXTS)]])[0].ids for i in range(batch)]

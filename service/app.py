@@ -15,6 +15,7 @@ from service.errors import install_error_handlers
 from service.metrics import Metrics
 from service.middleware import BodyLimitMiddleware, ObservabilityMiddleware
 from service.openapi import install_openapi
+from service.query import QueryRules
 from service.repository import ModelRepository
 from service.routes import health, kserve, metrics, predict, reload
 from service.routes.dependencies import Serving
@@ -34,7 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         repository = ModelRepository(settings.model_repository, settings, app_metrics)
         repository.load_all()
         repository.start()
-        app.state.serving = Serving(repository, app_metrics, settings)
+        app.state.serving = Serving(repository, app_metrics, settings, QueryRules(settings))
         # Everything alive now (frameworks, models, vocabularies) lives as long as the process: kept
         # out of the collector's full passes, which otherwise rescan it under load (pauses of
         # 44-59 ms, about a tenth of the event loop's time at 128 connections; see BENCHMARKS.md).

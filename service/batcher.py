@@ -17,17 +17,16 @@ batch into runs of similar length when their lengths differ widely, so little wo
 from __future__ import annotations
 
 import asyncio
-import queue
-import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import numpy as np
 
-from service.bundle import PAD_ID
-from service.errors import InferenceFailed, Overloaded
+from rnnserve_bundle.tensors import pad_batch
+from service.errors import InferenceFailed
 from service.length_queue import LengthQueue
+from service.workers import Capacity, Inbox, Stopped, Workers
 
 # A run over padded ids [batch, seq] and lengths [batch] giving one output row per sequence.
 RunFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -65,14 +64,6 @@ class _Item:
         self.ids = ids
 
 
-def pad_batch(sequences: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
-    lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
-    ids = np.full((len(sequences), int(lengths.max())), PAD_ID, dtype=np.int64)
-    for row, sequence in enumerate(sequences):
-        ids[row, : len(sequence)] = sequence
-    return ids, lengths
-
-
 def length_runs(lengths: Sequence[int]) -> list[list[int]]:
     """Positions (into `lengths`) grouped into runs of similar length, shortest first."""
     order = sorted(range(len(lengths)), key=lambda i: lengths[i])
@@ -103,9 +94,6 @@ def run_padded(run: RunFn, sequences: Sequence[Sequence[int]]) -> tuple[list[np.
     return outputs, 1.0 - real_cells / max(1, padded_cells)
 
 
-_STOP = None
-
-
 class DynamicBatcher:
     """Batches for one model; `runs` holds one run function per instance (its own session)."""
 
@@ -120,23 +108,21 @@ class DynamicBatcher:
     ) -> None:
         if not runs:
             raise ValueError("a batcher needs at least one instance")
-        self._runs = list(runs)
         self.max_batch_size = max_batch_size
         self.max_delay_s = max_delay_s
-        self.max_queue_size = max_queue_size
+        self.capacity = Capacity(max_queue_size, "queue")
+        self._instances = len(runs)
         self._observer = observer
-        self._name = name
         self._queue: LengthQueue[_Item] = LengthQueue(lambda item: len(item.ids))
-        self._free = len(self._runs)
-        self._inbox: queue.SimpleQueue[list[_Item] | None] = queue.SimpleQueue()
-        self._threads: list[threading.Thread] = []
+        self._free = self._instances
+        self._workers: Workers[list[_Item]] = Workers(f"ort-{name}", [self._body(run) for run in runs])
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._idle: asyncio.Event | None = None
 
     @property
     def instances(self) -> int:
-        return len(self._runs)
+        return self._instances
 
     @property
     def depth(self) -> int:
@@ -148,33 +134,33 @@ class DynamicBatcher:
         self._loop = asyncio.get_running_loop()
         self._idle = asyncio.Event()
         self._idle.set()
-        for number, run in enumerate(self._runs):
-            thread = threading.Thread(target=self._work, args=(run,), name=f"ort-{self._name}-{number}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        self._workers.start()
 
     async def stop(self) -> None:
         """Finish everything queued and running, then stop the worker threads."""
         if self._loop is None or self._idle is None:
             return
-        while len(self._queue) or self._free < len(self._runs):
+        while not self._is_idle():
             self._idle.clear()
-            await self._idle.wait()
-        for _ in self._threads:
-            self._inbox.put(_STOP)
-        threads, self._threads = self._threads, []
-        await asyncio.get_running_loop().run_in_executor(None, lambda: [t.join() for t in threads])
+            self._dispatch(flush=True)  # what waits need not wait for the delay any more
+            if not self._is_idle():
+                await self._idle.wait()
+        await self._workers.stop()
         if self._timer is not None:
             self._timer.cancel()
+            self._timer = None
         self._loop = None
+
+    def _is_idle(self) -> bool:
+        return not len(self._queue) and self._free == self._instances
 
     async def submit(self, sequences: Sequence[Sequence[int]]) -> list[np.ndarray]:
         """Queue the sequences and wait for one output row each, in order."""
         if self._loop is None:
             raise RuntimeError("the batcher is not started")
-        if len(self._queue) + len(sequences) > self.max_queue_size:
-            raise Overloaded("the model's queue is full; retry shortly", headers={"Retry-After": "1"})
-        request = _Request(self._loop.create_future(), len(sequences))
+        count = len(sequences)
+        self.capacity.admit(count)
+        request = _Request(self._loop.create_future(), count)
         for index, ids in enumerate(sequences):
             self._queue.push(_Item(request, index, ids))
         self._dispatch()
@@ -184,41 +170,48 @@ class DynamicBatcher:
             # The caller went away: its items that have not started are skipped when batches form.
             request.cancelled = True
             raise
+        finally:
+            self.capacity.release(count)
 
     def _report_depth(self) -> None:
         if self._observer is not None:
             self._observer.queue_depth(len(self._queue))
 
-    def _dispatch(self) -> None:
-        """Hand batches to free instances while the queue holds a full or overdue batch, then
-        report the queue depth (once per call: this runs on every arrival)."""
+    def _dispatch(self, flush: bool = False) -> None:
+        """Hand batches to free instances while the queue holds a full or overdue batch (any batch
+        when flushing), then report the queue depth (once per call: this runs on every arrival)."""
         while self._free and len(self._queue):
             waited = time.perf_counter() - self._queue.oldest().request.enqueued
-            if len(self._queue) < self.max_batch_size and waited < self.max_delay_s:
+            if not flush and len(self._queue) < self.max_batch_size and waited < self.max_delay_s:
                 if self._timer is None:
                     self._timer = self._loop.call_later(self.max_delay_s - waited, self._on_timer)  # type: ignore[union-attr]
                 break
             batch = [item for item in self._queue.take(self.max_batch_size) if not item.request.cancelled]
             if batch:
                 self._free -= 1
-                self._inbox.put(batch)
+                self._workers.inbox.put(batch)
         self._report_depth()
+        if self._idle is not None and self._is_idle():
+            self._idle.set()  # also when the queue held only cancelled items: nothing left to run
 
     def _on_timer(self) -> None:
         self._timer = None
         self._dispatch()
 
-    def _work(self, run: RunFn) -> None:
-        """Worker thread of one instance: run batches until told to stop."""
-        loop = self._loop
-        assert loop is not None
-        while (batch := self._inbox.get()) is not _STOP:
-            started = time.perf_counter()
-            try:
-                result: tuple[list[np.ndarray], float] | Exception = run_padded(run, [item.ids for item in batch])
-            except Exception as error:  # one failed batch fails only its own requests
-                result = InferenceFailed(f"inference failed for this batch: {type(error).__name__}: {error}")
-            loop.call_soon_threadsafe(self._complete, batch, result, started, time.perf_counter())
+    def _body(self, run: RunFn) -> Callable[[Inbox[list[_Item]]], None]:
+        def work(inbox: Inbox[list[_Item]]) -> None:
+            """Worker thread of one instance: run batches until told to stop."""
+            loop = self._loop
+            assert loop is not None
+            while not isinstance(batch := inbox.get(), Stopped):
+                started = time.perf_counter()
+                try:
+                    result: tuple[list[np.ndarray], float] | Exception = run_padded(run, [item.ids for item in batch])
+                except Exception as error:  # one failed batch fails only its own requests
+                    result = InferenceFailed(f"inference failed for this batch: {type(error).__name__}: {error}")
+                loop.call_soon_threadsafe(self._complete, batch, result, started, time.perf_counter())
+
+        return work
 
     def _complete(
         self,
@@ -246,5 +239,3 @@ class DynamicBatcher:
                     len(batch), padded_fraction, [started - item.request.enqueued for item in batch], finished - started
                 )
         self._dispatch()
-        if not len(self._queue) and self._free == len(self._runs) and self._idle is not None:
-            self._idle.set()

@@ -16,8 +16,6 @@ beam reorders, are the states copied to the host to be regrouped.
 from __future__ import annotations
 
 import asyncio
-import queue
-import threading
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
@@ -26,12 +24,13 @@ from dataclasses import dataclass, field
 import numpy as np
 from onnxruntime import InferenceSession, OrtValue
 
+from rnnserve_bundle.config import INPUT_IDS, LOGITS
+from rnnserve_bundle.tensors import softmax
 from service.batcher import BatchObserver
-from service.bundle import INPUT_IDS, LOGITS
 from service.decoding import Decoder, Hypothesis
-from service.errors import InferenceFailed, Overloaded
-from service.postprocess import softmax
+from service.errors import InferenceFailed
 from service.runtime import output_device
+from service.workers import Capacity, Inbox, Stopped, Workers
 
 
 @dataclass(frozen=True)
@@ -87,9 +86,6 @@ def _settle(future: asyncio.Future, result: Completed | Exception) -> None:
         future.set_result(result)
 
 
-_STOP = None
-
-
 class CompletionEngine:
     def __init__(
         self,
@@ -110,67 +106,55 @@ class CompletionEngine:
         self._num_layers = num_layers
         self._hidden_size = hidden_size
         self.max_batch_size = max_batch_size
-        self.max_pending = max_pending
         self._observer = observer
-        self._name = name
-        self._inbox: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._pending = 0  # inputs submitted and not yet answered (event loop's count)
-        self._thread: threading.Thread | None = None
+        self.capacity = Capacity(max_pending, "completion queue")
+        self._workers: Workers[_Job] = Workers(f"complete-{name}", [self._work])
         self._device = output_device(session)
         self._carried: _Carried | None = None  # worker thread's
         self.steps_on_device = 0  # steps fed the last step's states where they were computed
         self.steps_from_host = 0  # steps whose states were regrouped on the host first
 
     def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._work, name=f"complete-{self._name}", daemon=True)
-            self._thread.start()
+        self._workers.start()
 
     async def stop(self) -> None:
-        if self._thread is not None:
-            self._inbox.put(_STOP)
-            thread, self._thread = self._thread, None
-            await asyncio.get_running_loop().run_in_executor(None, thread.join)
+        """Finish the completions in hand, then stop the worker thread."""
+        await self._workers.stop()
 
     async def complete(self, prefixes: Sequence[Sequence[int]], decoder: Callable[[], Decoder]) -> list[Completed]:
         """Complete every prefix (each with a fresh decoder); answers in order."""
-        if self._thread is None:
+        if not self._workers.running:
             raise RuntimeError("the completion engine is not started")
-        if self._pending + len(prefixes) > self.max_pending:
-            raise Overloaded("the model's completion queue is full; retry shortly", headers={"Retry-After": "1"})
+        self.capacity.admit(len(prefixes))
         loop = asyncio.get_running_loop()
         jobs = [_Job(prefix, decoder(), loop.create_future(), loop) for prefix in prefixes]
-        self._pending += len(jobs)
         for job in jobs:
-            self._inbox.put(job)
+            self._workers.inbox.put(job)
         try:
             return list(await asyncio.gather(*(job.future for job in jobs)))
         finally:
-            self._pending -= len(jobs)
+            self.capacity.release(len(jobs))
             for job in jobs:
                 job.cancelled = True  # no-op once answered; stops the work of a caller that left
 
     # Worker thread from here on.
 
-    def _work(self) -> None:
+    def _work(self, inbox: Inbox[_Job]) -> None:
+        """Unlike the batcher's workers, this one loops continuously: new jobs join between steps."""
         active: list[_Job] = []
         waiting: deque[_Job] = deque()
         stopping = False  # told to stop: finish what is in hand first
         while True:
             if not active and not waiting:
                 self._carried = None  # nothing in flight: let the device memory go
-                if stopping or (job := self._inbox.get()) is _STOP:
+                if stopping or isinstance(job := inbox.get(), Stopped):
                     return
                 waiting.append(job)
-            while not stopping:
-                try:
-                    job = self._inbox.get_nowait()
-                except queue.Empty:
-                    break
-                if job is _STOP:
+            while not stopping and (polled := inbox.poll()) is not None:
+                if isinstance(polled, Stopped):
                     stopping = True
                 else:
-                    waiting.append(job)
+                    waiting.append(polled)
             active = [job for job in active if not job.cancelled]
             admitted: list[_Job] = []
             live = sum(len(job.decoder.live) for job in active)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 LATENCY_BUCKETS = (
@@ -44,71 +46,78 @@ class Metrics:
         self.inference_requests = Counter(
             "rnnserve_inference_requests_total",
             "Inference requests by model and outcome",
-            ["model", "status"],
+            ["model", "version", "status"],
             registry=r,
         )
         self.inference_inputs = Counter(
-            "rnnserve_inference_inputs_total", "Texts inferred by model", ["model"], registry=r
+            "rnnserve_inference_inputs_total", "Texts inferred by model", ["model", "version"], registry=r
         )
         self.queue_time = Histogram(
             "rnnserve_queue_duration_seconds",
             "Time an input waits in the batch queue",
-            ["model"],
+            ["model", "version"],
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
         self.compute_time = Histogram(
             "rnnserve_inference_duration_seconds",
             "ONNX Runtime time per batch",
-            ["model"],
+            ["model", "version"],
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
         self.batch_size = Histogram(
             "rnnserve_batch_size",
             "Inputs per executed batch",
-            ["model"],
+            ["model", "version"],
             buckets=BATCH_BUCKETS,
             registry=r,
         )
         self.padded_fraction = Histogram(
             "rnnserve_batch_padded_token_fraction",
             "Fraction of padded token positions per batch",
-            ["model"],
+            ["model", "version"],
             buckets=FRACTION_BUCKETS,
             registry=r,
         )
         self.queue_depth_gauge = Gauge(
-            "rnnserve_queue_depth", "Inputs waiting in the batch queue", ["model"], registry=r
+            "rnnserve_queue_depth", "Inputs waiting in the batch queue", ["model", "version"], registry=r
         )
         self.models_loaded = Gauge("rnnserve_models_loaded", "Model versions loaded and ready", registry=r)
         self.execution_provider = Gauge(
             "rnnserve_execution_provider_info",
             "ONNX Runtime execution provider per model (1 = in use)",
-            ["model", "provider"],
+            ["model", "version", "provider"],
             registry=r,
         )
 
-    def observer(self, model: str) -> ModelObserver:
-        return ModelObserver(self, model)
+    def observer(self, model: str, version: str) -> ModelObserver:
+        return ModelObserver(self, model, version)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
 
 class ModelObserver:
-    """The batcher's view of the metrics, with the model label bound once."""
+    """One model version's view of the metrics, with its labels bound once; `remove` drops its
+    series when the version is unloaded (a replaced copy of the same version keeps them)."""
 
-    def __init__(self, metrics: Metrics, model: str) -> None:
-        self._model = model
+    def __init__(self, metrics: Metrics, model: str, version: str) -> None:
+        self._labels = (model, version)
+        self._metrics = metrics
         self._requests = metrics.inference_requests
         self._outcomes: dict[str, Counter] = {}  # label children looked up once, not per request
-        self._inputs = metrics.inference_inputs.labels(model)
-        self._queue_time = metrics.queue_time.labels(model)
-        self._compute_time = metrics.compute_time.labels(model)
-        self._batch_size = metrics.batch_size.labels(model)
-        self._padded = metrics.padded_fraction.labels(model)
-        self._depth = metrics.queue_depth_gauge.labels(model)
+        self._inputs = metrics.inference_inputs.labels(model, version)
+        self._queue_time = metrics.queue_time.labels(model, version)
+        self._compute_time = metrics.compute_time.labels(model, version)
+        self._batch_size = metrics.batch_size.labels(model, version)
+        self._padded = metrics.padded_fraction.labels(model, version)
+        self._depth = metrics.queue_depth_gauge.labels(model, version)
+        self._provider: str | None = None
+
+    def provider(self, provider: str) -> None:
+        self._provider = provider
+        self._metrics.execution_provider.labels(*self._labels, provider).set(1)
 
     def batch_done(self, size: int, padded_fraction: float, queue_s: list[float], run_s: float) -> None:
         self._batch_size.observe(size)
@@ -121,10 +130,38 @@ class ModelObserver:
         """One inference request answered (`ok`) or refused (its error type), with its input count."""
         counter = self._outcomes.get(status)
         if counter is None:
-            counter = self._outcomes[status] = self._requests.labels(self._model, status)
+            counter = self._outcomes[status] = self._requests.labels(*self._labels, status)
         counter.inc()
         if inputs:
             self._inputs.inc(inputs)
 
     def queue_depth(self, depth: int) -> None:
         self._depth.set(depth)
+
+    def remove(self) -> None:
+        """Drop every series of this model version (it is no longer served)."""
+        m = self._metrics
+        for metric in (m.inference_inputs, m.queue_time, m.compute_time, m.batch_size, m.padded_fraction):
+            _discard(metric, self._labels)
+        _discard(m.queue_depth_gauge, self._labels)
+        # Every outcome and provider child of this version, whichever copy of it created them.
+        for metric, last in ((self._requests, "status"), (m.execution_provider, "provider")):
+            for labels in _children(metric, ("model", "version", last)):
+                if labels[:2] == self._labels:
+                    _discard(metric, labels)
+        self._outcomes.clear()
+
+
+def _discard(metric: Counter | Gauge | Histogram, labels: tuple[str, ...]) -> None:
+    with contextlib.suppress(KeyError):  # never created
+        metric.remove(*labels)
+
+
+def _children(metric: Counter | Gauge, names: tuple[str, ...]) -> set[tuple[str, ...]]:
+    """The label values of every child a metric has, read through its public `collect`."""
+    return {
+        tuple(sample.labels[n] for n in names)
+        for family in metric.collect()
+        for sample in family.samples
+        if all(n in sample.labels for n in names)
+    }

@@ -1,4 +1,5 @@
-"""The OpenAPI document states the limits this server enforces, as configured."""
+"""The OpenAPI document states the limits this server enforces, as configured (`service.query`),
+and declares the KServe v2 infer body, which the route reads itself (clients send no Content-Type)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from service.query import document_limits
+from service.routes.kserve import InferRequest
 from service.settings import Settings
 
 
@@ -14,15 +17,11 @@ def install_openapi(app: FastAPI, settings: Settings) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             document = get_openapi(title=app.title, version=app.version, routes=app.routes)
-            schemas = document.get("components", {}).get("schemas", {})
-            inputs = schemas.get("PredictRequest", {}).get("properties", {}).get("inputs", {})
-            if inputs:
-                inputs["maxItems"] = settings.max_inputs_per_request
-                inputs.setdefault("items", {})["maxLength"] = settings.max_chars_per_input
-            top_k = schemas.get("PredictParams", {}).get("properties", {}).get("top_k", {})
-            for option in top_k.get("anyOf", [top_k]):
-                if option.get("type") == "integer":
-                    option["maximum"] = settings.max_top_k
+            schemas = document.setdefault("components", {}).setdefault("schemas", {})
+            infer = InferRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+            schemas.update(infer.pop("$defs", {}))
+            schemas["InferRequest"] = infer
+            document_limits(document, settings)
             app.openapi_schema = document
         return app.openapi_schema
 

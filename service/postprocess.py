@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from service.bundle import SPECIAL_TOKENS, OutOfScope
+from rnnserve_bundle.config import SPECIAL_TOKENS, OutOfScope
 
 if TYPE_CHECKING:
     from service.decoding import Hypothesis
@@ -14,12 +14,6 @@ if TYPE_CHECKING:
 # Answers are plain dicts shaped as `service.schemas.ClassifierOutput` / `NextWordOutput` (which
 # document them): built once and serialised once, with no model validation on the hot path.
 Output = dict
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=-1, keepdims=True)
 
 
 def top_indices(scores: np.ndarray, k: int) -> np.ndarray:
@@ -50,9 +44,9 @@ def classifier_output(
 
 
 def next_word_output(probabilities: np.ndarray, vocabulary: list[str], top_k: int, truncated: bool) -> Output:
-    """Best next words; `<pad>` and `<bos>` are never suggestions (`<eos>` and `<unk>` may be)."""
+    """Best next words; special tokens (`<pad>`, `<unk>`, `<bos>`, `<eos>`) are never suggestions."""
     candidates = top_indices(probabilities, top_k + len(SPECIAL_TOKENS))
-    words = [i for i in candidates if vocabulary[i] not in ("<pad>", "<bos>")][:top_k]
+    words = [i for i in candidates if vocabulary[i] not in SPECIAL_TOKENS][:top_k]
     return {
         "next": [{"token": vocabulary[i], "score": float(probabilities[i])} for i in words],
         "truncated": truncated,

@@ -1,18 +1,26 @@
-"""The model repository: `<root>/<name>/<version>/` bundles, loaded onto ONNX Runtime.
+"""The model repository: `<root>/<name>/<version>/` bundles, loaded onto ONNX Runtime. It is the
+one owner of every model version's life: load, serve (through leases), replace, retire.
 
 `load_all` runs at start-up; `reload` rescans the directory while serving: new and changed bundles
-are loaded off the event loop and swapped in atomically, removed ones are taken out of routing and
-closed once their in-flight requests are answered. A bundle that fails to load is reported and, if
-an earlier copy of it was serving, that copy keeps serving.
+are loaded off the event loop and swapped in atomically; removed or replaced ones are taken out of
+routing at once and closed once every request that leased them has been answered. A bundle that
+fails to load is reported and, if an earlier copy of it was serving, that copy keeps serving.
+
+All state changes happen on the event loop, and each replaces an immutable snapshot, so `/health`
+and routing always read a consistent view.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 
-from service.bundle import CONFIG_FILE, BundleConfig
+from rnnserve_bundle.layout import BundleRef, find_bundles, validate_bundle
 from service.errors import ModelNotFound
 from service.metrics import Metrics
 from service.served_model import ServedModel
@@ -38,102 +46,129 @@ def fingerprint(directory: Path) -> Fingerprint:
     return tuple(entries)
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """What is served and what failed, at one moment."""
+
+    models: Mapping[str, Mapping[str, ServedModel]] = field(default_factory=dict)
+    failures: Mapping[str, str] = field(default_factory=dict)
+
+    def all(self) -> list[ServedModel]:
+        return [m for versions in self.models.values() for m in versions.values()]
+
+    def unserved_failures(self) -> dict[str, str]:
+        """Failed bundles of models that have no version serving at all."""
+        return {key: why for key, why in self.failures.items() if key.split("/", 1)[0] not in self.models}
+
+
+def _frozen(models: dict[str, dict[str, ServedModel]], failures: dict[str, str]) -> Snapshot:
+    return Snapshot(
+        MappingProxyType({name: MappingProxyType(dict(v)) for name, v in models.items() if v}),
+        MappingProxyType(dict(failures)),
+    )
+
+
 class ModelRepository:
     def __init__(self, root: Path, settings: Settings, metrics: Metrics) -> None:
         self.root = root
         self._settings = settings
         self._metrics = metrics
-        self._models: dict[str, dict[str, ServedModel]] = {}
         self._fingerprints: dict[str, Fingerprint] = {}
-        self.failures: dict[str, str] = {}
+        self._snapshot = Snapshot()
         self._reload_lock = asyncio.Lock()
         self._closing: set[asyncio.Task] = set()
 
-    def _bundles(self) -> dict[str, Path]:
-        if not self.root.is_dir():
-            raise FileNotFoundError(f"model repository {self.root} is not a directory")
-        bundles = {}
-        for config_path in sorted(self.root.glob(f"*/*/{CONFIG_FILE}")):
-            directory = config_path.parent
-            if directory.name.startswith(".") or directory.parent.name.startswith("."):
-                continue  # a bundle being written
-            bundles[f"{directory.parent.name}/{directory.name}"] = directory
-        return bundles
+    @property
+    def snapshot(self) -> Snapshot:
+        return self._snapshot
 
-    def _try_load(self, key: str, directory: Path) -> ServedModel | None:
+    def _load(self, ref: BundleRef) -> ServedModel:
+        """Executor thread: read, check and warm up one bundle (no shared state touched)."""
+        config = validate_bundle(ref.directory)
+        model = ServedModel(ref, config, self._settings, self._metrics)
+        model.warm_up()
+        return model
+
+    def _try_load(self, ref: BundleRef) -> ServedModel | str:
+        """The model, or why it failed: one broken bundle must not take the others down."""
         try:
-            model = self._load(directory)
-        except Exception as error:  # one broken bundle must not take the others down
-            log.error("model %s failed to load: %s", key, error)
-            self.failures[key] = f"{type(error).__name__}: {error}"
-            return None
-        self.failures.pop(key, None)
-        log.info("loaded %s (%s) on %s", key, model.config.task.value, model.provider)
+            model = self._load(ref)
+        except Exception as error:
+            log.error("model %s failed to load: %s", ref.key, error)
+            return f"{type(error).__name__}: {error}"
+        log.info("loaded %s (%s) on %s", ref.key, model.config.task.value, model.provider)
         return model
 
     def load_all(self) -> None:
-        for key, directory in self._bundles().items():
-            self._fingerprints[key] = fingerprint(directory)
-            model = self._try_load(key, directory)
-            if model is not None:
-                self._models.setdefault(model.name, {})[model.version] = model
-        self._count()
+        models: dict[str, dict[str, ServedModel]] = {}
+        failures: dict[str, str] = {}
+        for key, ref in find_bundles(self.root).items():
+            self._fingerprints[key] = fingerprint(ref.directory)
+            loaded = self._try_load(ref)
+            if isinstance(loaded, str):
+                failures[key] = loaded
+            else:
+                models.setdefault(ref.name, {})[ref.version] = loaded
+                loaded.observer.provider(loaded.provider)
+        self._publish(models, failures)
 
-    def _count(self) -> None:
-        self._metrics.models_loaded.set(sum(len(v) for v in self._models.values()))
-
-    def _load(self, directory: Path) -> ServedModel:
-        config = BundleConfig.load(directory)
-        if config.name != directory.parent.name or config.version != directory.name:
-            raise ValueError(
-                f"config.json names {config.name}/{config.version}, but the bundle lies at "
-                f"{directory.parent.name}/{directory.name}"
-            )
-        model = ServedModel(directory, config, self._settings, self._metrics)
-        model.warm_up()
-        self._metrics.execution_provider.labels(model.name, model.provider).set(1)
-        return model
+    def _publish(self, models: dict[str, dict[str, ServedModel]], failures: dict[str, str]) -> None:
+        self._snapshot = _frozen(models, failures)
+        self._metrics.models_loaded.set(len(self._snapshot.all()))
 
     async def reload(self) -> dict[str, list[str]]:
         """Bring the served set in line with the directory; returns what changed."""
         async with self._reload_lock:
             loop = asyncio.get_running_loop()
-            on_disk = await loop.run_in_executor(None, self._bundles)
+            on_disk = await loop.run_in_executor(None, find_bundles, self.root)
             changes: dict[str, list[str]] = {"loaded": [], "unloaded": [], "failed": []}
-            for key, directory in on_disk.items():
-                mark = await loop.run_in_executor(None, fingerprint, directory)
+            for key, ref in on_disk.items():
+                mark = await loop.run_in_executor(None, fingerprint, ref.directory)
                 if self._fingerprints.get(key) == mark:
                     continue
                 self._fingerprints[key] = mark
-                model = await loop.run_in_executor(None, self._try_load, key, directory)
-                if model is None:
+                loaded = await loop.run_in_executor(None, self._try_load, ref)
+                current = self._snapshot
+                models = {name: dict(v) for name, v in current.models.items()}
+                failures = dict(current.failures)
+                if isinstance(loaded, str):
+                    failures[key] = loaded
                     changes["failed"].append(key)
-                    continue
-                model.start()
-                versions = self._models.setdefault(model.name, {})
-                previous = versions.get(model.version)
-                versions[model.version] = model  # requests from now on go to the new copy
-                if previous is not None:
-                    self._retire(previous)
-                changes["loaded"].append(key)
+                else:
+                    failures.pop(key, None)
+                    loaded.start()
+                    loaded.observer.provider(loaded.provider)
+                    previous = models.setdefault(ref.name, {}).get(ref.version)
+                    models[ref.name][ref.version] = loaded  # requests from now on go to the new copy
+                    if previous is not None:
+                        self._retire(previous, unload=False)
+                    changes["loaded"].append(key)
+                self._publish(models, failures)
             for key in [k for k in self._fingerprints if k not in on_disk]:
                 del self._fingerprints[key]
-                self.failures.pop(key, None)
                 name, version = key.split("/", 1)
-                model = self._models.get(name, {}).pop(version, None)
-                if not self._models.get(name):
-                    self._models.pop(name, None)
+                current = self._snapshot
+                models = {n: dict(v) for n, v in current.models.items()}
+                failures = {k: v for k, v in current.failures.items() if k != key}
+                model = models.get(name, {}).pop(version, None)
+                self._publish(models, failures)
                 if model is not None:
-                    self._retire(model)
+                    self._retire(model, unload=True)
                     changes["unloaded"].append(key)
-            self._count()
             if any(changes.values()):
                 log.info("repository reloaded: %s", changes)
             return changes
 
-    def _retire(self, model: ServedModel) -> None:
-        """Close a model once the requests it holds are answered (they keep their reference)."""
-        task = asyncio.create_task(model.close())
+    def _retire(self, model: ServedModel, unload: bool) -> None:
+        """Close a model, out of routing already, once the requests leasing it are answered; an
+        unloaded version's metric series go with it (a replaced one's stay with its successor)."""
+
+        async def retire() -> None:
+            await model.close()
+            if unload:
+                model.observer.remove()
+
+        task = asyncio.create_task(retire())
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
 
@@ -146,31 +181,50 @@ class ModelRepository:
                 log.exception("repository scan failed")
 
     def start(self) -> None:
-        for model in self.all():
+        for model in self._snapshot.all():
             model.start()
 
     async def close(self) -> None:
-        for model in self.all():
+        for model in self._snapshot.all():
             await model.close()
         await asyncio.gather(*self._closing, return_exceptions=True)
 
     def all(self) -> list[ServedModel]:
-        return [m for versions in self._models.values() for m in versions.values()]
-
-    def unserved_failures(self) -> dict[str, str]:
-        """Failed bundles of models that have no version serving at all."""
-        return {key: why for key, why in self.failures.items() if key.split("/", 1)[0] not in self._models}
+        return self._snapshot.all()
 
     def versions(self, name: str) -> list[str]:
-        return sorted(self._models.get(name, {}), key=version_key)
+        return sorted(self._snapshot.models.get(name, {}), key=version_key)
 
     def get(self, name: str, version: str | None = None) -> ServedModel:
-        versions = self._models.get(name)
+        models = self._snapshot.models
+        versions = models.get(name)
         if not versions:
-            known = ", ".join(sorted(self._models)) or "none"
+            known = ", ".join(sorted(models)) or "none"
             raise ModelNotFound(f"no model named {name!r} (loaded: {known})")
         if version is None:
             return versions[max(versions, key=version_key)]
         if version not in versions:
             raise ModelNotFound(f"model {name!r} has no version {version!r} (versions: {', '.join(sorted(versions))})")
         return versions[version]
+
+    @contextmanager
+    def lease(self, name: str, version: str | None = None) -> Iterator[ServedModel]:
+        """The model, held until the block ends: a reload that retires it meanwhile waits for this
+        request to be answered before stopping its batcher. Found and leased with no await between,
+        so no retirement can come in between."""
+        model = self.get(name, version)
+        model.acquire()
+        try:
+            yield model
+        finally:
+            model.release()
+
+    @contextmanager
+    def leases(self, wanted: list[tuple[str, str | None]]) -> Iterator[list[ServedModel]]:
+        """Several models, all found before any is leased (an unknown one fails the request at once)."""
+        with ExitStack() as stack:
+            models = [self.get(name, version) for name, version in wanted]
+            for model in models:
+                model.acquire()
+                stack.callback(model.release)
+            yield models

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Self
+from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
-# A text holds at least one visible character and no NUL (the regex engine is linear-time).
-Text = Annotated[str, Field(pattern=r"^[^\x00]*[^\s\x00][^\x00]*$")]
+from rnnserve_bundle.layout import NAME_PATTERN
+
+# The largest integer a JSON number carries exactly (a client's encoder may write a larger one as
+# a float, which would then no longer be the integer it meant).
+MAX_SEED = 2**53 - 1
 
 
 class PredictParams(BaseModel):
@@ -29,7 +31,7 @@ class PredictParams(BaseModel):
     )
     temperature: float = Field(default=1.0, gt=0, le=10, description="sample: divides the logits")
     top_p: float = Field(default=1.0, gt=0, le=1, description="sample: nucleus mass")
-    seed: int | None = Field(default=None, ge=0, le=2**63 - 1, description="sample: for reproducible draws")
+    seed: int | None = Field(default=None, ge=0, le=MAX_SEED, description="sample: for reproducible draws")
     stop_at_sentence_end: bool = Field(
         default=True, description="a completion may end with the sentence before max_words; false: always max_words"
     )
@@ -65,7 +67,7 @@ class PredictRequest(BaseModel):
 
     model: str | None = Field(default=None, pattern=NAME_PATTERN, description="model name, e.g. sentiment")
     version: str | None = Field(default=None, pattern=NAME_PATTERN, description="default: newest")
-    inputs: list[Text] = Field(min_length=1, description="texts, answered in order")
+    inputs: list[str] = Field(min_length=1, description="texts, answered in order (rules: `service.query`)")
     params: PredictParams = Field(default_factory=PredictParams)
     models: list[ModelQuery] | None = Field(
         default=None,
@@ -81,13 +83,6 @@ class PredictRequest(BaseModel):
         if self.models is not None and self.version is not None:
             raise ValueError("with `models`, give `version` per model")
         return self
-
-    def queries(self) -> list[tuple[str, str | None, PredictParams]]:
-        """(model, version, params) of each model asked, whichever way the request named them."""
-        if self.models is not None:
-            return [(q.model, q.version, q.params or self.params) for q in self.models]
-        assert self.model is not None
-        return [(self.model, self.version, self.params)]
 
 
 class Scored(BaseModel):

@@ -20,7 +20,7 @@ class Settings(BaseSettings):
 
     # Batching defaults; a bundle's config.json `serving` section overrides them per model.
     max_batch_size: int = Field(64, ge=1, le=4096)
-    max_batch_delay_ms: float = Field(2.0, ge=0, le=1000)
+    max_batch_delay_ms: float = Field(2.0, ge=0, le=60_000, description="longest wait for a batch to fill")
     max_queue_size: int = Field(4096, ge=1, description="pending inputs per model before 503")
 
     # ONNX Runtime.

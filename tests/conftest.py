@@ -160,3 +160,23 @@ def server(model_repository: Path) -> Iterator[Server]:
 def client(server: Server) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server.url, timeout=30.0) as http:
         yield http
+
+
+def start(repository: Path, **env: str) -> Server:
+    server = Server(repository, **env)
+    server.wait_ready()
+    return server
+
+
+@pytest.fixture()
+def make_server() -> Iterator:
+    """Start servers on other repositories or settings; all are stopped after the test."""
+    servers: list[Server] = []
+
+    def factory(repository: Path, **env: str) -> Server:
+        servers.append(start(repository, **env))
+        return servers[-1]
+
+    yield factory
+    for server in servers:
+        server.stop()

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from service.batcher import DynamicBatcher, length_runs
-from service.errors import InferenceFailed, Overloaded
+from service.errors import InferenceFailed, InvalidInput, Overloaded
 from service.length_queue import LengthQueue
 
 
@@ -113,12 +113,40 @@ def test_failed_batch_fails_only_its_requests() -> None:
 
 def test_full_queue_is_refused_at_once() -> None:
     async def body(batcher):
+        held = asyncio.create_task(batcher.submit([[1]] * 6))  # waits for its delay
+        await asyncio.sleep(0)
         with pytest.raises(Overloaded) as refused:
-            await batcher.submit([[1]] * 11)
+            await batcher.submit([[1]] * 5)
         assert refused.value.headers == {"Retry-After": "1"}
+        return [*await held, *await batcher.submit([[1]] * 10)]
+
+    assert len(run(_with_batcher(Recorder(), body, max_queue_size=10, max_delay_s=0.2))) == 16
+
+
+def test_request_larger_than_the_queue_is_the_callers_error() -> None:
+    async def body(batcher):
+        with pytest.raises(InvalidInput, match="capacity of 10"):
+            await batcher.submit([[1]] * 11)
         return await batcher.submit([[1]] * 10)
 
     assert len(run(_with_batcher(Recorder(), body, max_queue_size=10))) == 10
+
+
+def test_stop_returns_when_the_queue_holds_only_cancelled_items() -> None:
+    """Before: stop() waited forever for a queue that no dispatch would empty."""
+
+    async def scenario() -> None:
+        batcher = DynamicBatcher([Recorder()], max_batch_size=8, max_delay_s=30.0, max_queue_size=100)
+        batcher.start()
+        waiting = asyncio.create_task(batcher.submit([[1, 2], [3]]))
+        await asyncio.sleep(0.01)
+        waiting.cancel()
+        await asyncio.sleep(0)
+        assert batcher.depth == 2
+        await asyncio.wait_for(batcher.stop(), 5)
+        assert batcher.capacity.pending == 0
+
+    run(scenario())
 
 
 def test_instances_run_batches_concurrently_on_their_own_threads() -> None:

@@ -6,6 +6,7 @@ import asyncio
 import re
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -50,18 +51,40 @@ def test_async_client(server: Server) -> None:
 
 
 def test_retries_honour_retry_after(model_repository: Path) -> None:
-    server = Server(model_repository, RNNSERVE_MAX_QUEUE_SIZE="3")
+    # A queue of 3 held full by a request whose batch waits 10 s to fill: every try (over about 2 s)
+    # meets a full queue; the holder is answered when its delay ends.
+    server = Server(
+        model_repository,
+        RNNSERVE_MAX_QUEUE_SIZE="3",
+        RNNSERVE_MAX_BATCH_DELAY_MS="10000",
+        RNNSERVE_REQUEST_TIMEOUT_S="30",
+    )
+    held: list[int] = []
+    holder = threading.Thread(
+        target=lambda: held.append(
+            httpx.post(
+                f"{server.url}/predict", json={"model": "sentiment", "inputs": ["good"] * 3}, timeout=60
+            ).status_code
+        )
+    )
     try:
         server.wait_ready()
+        holder.start()
+        for _ in range(100):
+            if 'rnnserve_queue_depth{model="sentiment",version="1"} 3.0' in httpx.get(f"{server.url}/metrics").text:
+                break
+            time.sleep(0.05)
         started = time.perf_counter()
         with Client(server.url, retries=2) as client, pytest.raises(RnnServeError) as refused:
-            client.predict("sentiment", ["good"] * 4)  # larger than the queue: always 503
+            client.predict("sentiment", ["good"])
         elapsed = time.perf_counter() - started
         assert refused.value.status == 503 and refused.value.error_type == "overloaded"
         assert elapsed >= 2.0  # two waits of Retry-After: 1
         metrics = httpx.get(f"{server.url}/metrics").text
         count = re.search(r'rnnserve_http_requests_total\{method="POST",route="/predict",status="503"\} (\S+)', metrics)
         assert count and float(count.group(1)) == 3  # the first try and two retries
+        holder.join(timeout=30)
+        assert held == [200]  # the request holding the queue is answered, not lost
     finally:
         server.stop()
 

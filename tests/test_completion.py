@@ -9,7 +9,7 @@ import httpx
 import numpy as np
 import pytest
 
-from service.bundle import (
+from rnnserve_bundle.config import (
     EOS_TOKEN,
     INPUT_IDS,
     LENGTHS,
@@ -19,10 +19,10 @@ from service.bundle import (
     TOKENIZER_FILE,
     BundleConfig,
 )
+from rnnserve_bundle.encoder import TextEncoder
+from rnnserve_bundle.sessions import CPU, create_session
 from service.completion import CompletionEngine
 from service.decoding import Decoder, nucleus
-from service.runtime import CPU, create_session
-from service.text import TextEncoder
 
 PREFIXES = ["the market", "shares of the company rose", "analysts said the"]
 

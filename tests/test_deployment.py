@@ -99,3 +99,19 @@ def test_dashboard_queries_use_exported_metric_names() -> None:
             exported.add(metric.name + "_total")
     histogram_parts = {name + suffix for name in exported for suffix in ("_bucket", "_sum", "_count")}
     assert used <= exported | histogram_parts, f"unknown metrics: {used - exported - histogram_parts}"
+
+
+def test_image_holds_every_package_the_service_imports() -> None:
+    """The image copies packages one by one: each first-party package `service/` imports must be
+    among them (and in .dockerignore's allow list), or the container fails at start."""
+    first_party = {"service", "rnnserve_bundle", "training", "rnnserve_client"}
+    imported = set()
+    for source in (ROOT / "service").rglob("*.py"):
+        imported |= set(re.findall(r"^\s*(?:from|import) (\w+)", source.read_text(), flags=re.MULTILINE))
+    needed = imported & first_party
+    assert needed == {"service", "rnnserve_bundle"}, "the service must not import training code"
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    allowed = (ROOT / ".dockerignore").read_text().splitlines()
+    for package in needed:
+        assert f"COPY {package} ./{package}" in dockerfile
+        assert f"!{package}/" in allowed

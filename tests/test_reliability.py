@@ -14,30 +14,10 @@ from pathlib import Path
 import httpx
 import numpy as np
 import onnx
-import pytest
 from onnx import TensorProto, helper
 
-from service.bundle import BundleConfig
-from tests.conftest import Server
-
-
-def start(repository: Path, **env: str) -> Server:
-    server = Server(repository, **env)
-    server.wait_ready()
-    return server
-
-
-@pytest.fixture()
-def make_server() -> Iterator:
-    servers: list[Server] = []
-
-    def factory(repository: Path, **env: str) -> Server:
-        servers.append(start(repository, **env))
-        return servers[-1]
-
-    yield factory
-    for server in servers:
-        server.stop()
+from rnnserve_bundle.config import BundleConfig
+from tests.conftest import Server, start
 
 
 def post(server: Server, body: dict, **headers: str) -> httpx.Response:
@@ -104,10 +84,19 @@ def test_limits(make_server, model_repository: Path) -> None:
 
 
 def test_full_queue_and_deadline(make_server, model_repository: Path) -> None:
-    queue = make_server(model_repository, RNNSERVE_MAX_QUEUE_SIZE="3")
-    refused = post(queue, {"model": "sentiment", "inputs": ["good"] * 4})
+    queue = make_server(model_repository, RNNSERVE_MAX_QUEUE_SIZE="3", RNNSERVE_MAX_BATCH_DELAY_MS="5000")
+
+    async def overload() -> tuple[httpx.Response, httpx.Response]:
+        async with httpx.AsyncClient(base_url=queue.url, timeout=30) as client:
+            holder = asyncio.create_task(client.post("/predict", json={"model": "sentiment", "inputs": ["good"] * 2}))
+            await asyncio.sleep(0.5)  # queued, waiting up to 5 s for its batch to fill
+            refused = await client.post("/predict", json={"model": "sentiment", "inputs": ["good"] * 2})
+            return refused, await holder
+
+    refused, held = asyncio.run(overload())
     assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
     assert refused.json()["error"]["type"] == "overloaded"
+    assert held.status_code == 200
     slow = make_server(model_repository, RNNSERVE_REQUEST_TIMEOUT_S="0.0001")
     late = post(slow, SENTIMENT)
     assert late.status_code == 504 and late.json()["error"]["type"] == "deadline_exceeded"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from service.bundle import BundleConfig
+from rnnserve_bundle.config import BundleConfig
 from tests.conftest import Server
 
 

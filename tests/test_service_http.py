@@ -94,8 +94,8 @@ def test_concurrent_requests_come_back_matched(server: Server) -> None:
         ({"model": "sentiment", "inputs": "hi"}, 422, "invalid_request", "inputs"),
         ({"model": "sentiment", "inputs": [1, 2]}, 422, "invalid_request", "valid string"),
         ({"model": "sentiment", "inputs": [None]}, 422, "invalid_request", "valid string"),
-        ({"model": "sentiment", "inputs": ["  "]}, 422, "invalid_request", "inputs.0"),
-        ({"model": "sentiment", "inputs": ["a\x00b"]}, 422, "invalid_request", "inputs.0"),
+        ({"model": "sentiment", "inputs": ["  "]}, 422, "invalid_input", "inputs[0]: a text must hold"),
+        ({"model": "sentiment", "inputs": ["a\x00b"]}, 422, "invalid_input", "inputs[0]: a text must hold"),
         ({"inputs": ["hi"]}, 422, "invalid_request", "model"),
         ({"model": "../etc", "inputs": ["hi"]}, 422, "invalid_request", "model"),
         (
@@ -148,9 +148,9 @@ def metric(text: str, sample: str) -> float:
 
 
 def test_inference_outcomes_are_counted_by_model_on_both_protocols(client: httpx.Client) -> None:
-    ok = 'rnnserve_inference_requests_total{model="intent",status="ok"}'
-    refused = 'rnnserve_inference_requests_total{model="intent",status="invalid_input"}'
-    inputs = 'rnnserve_inference_inputs_total{model="intent"}'
+    ok = 'rnnserve_inference_requests_total{model="intent",status="ok",version="1"}'
+    refused = 'rnnserve_inference_requests_total{model="intent",status="invalid_input",version="1"}'
+    inputs = 'rnnserve_inference_inputs_total{model="intent",version="1"}'
     before = client.get("/metrics").text
     assert predict(client, "intent", ["play some rock"] * 3).status_code == 200
     assert predict(client, "intent", ["play jazz"], params={"max_words": 2}).status_code == 422
@@ -168,10 +168,10 @@ def test_metrics_after_traffic(client: httpx.Client) -> None:
     text = client.get("/metrics").text
     assert 'rnnserve_http_requests_total{method="POST",route="/predict",status="200"}' in text
     assert 'rnnserve_http_requests_total{method="POST",route="/predict",status="422"}' in text
-    assert 'rnnserve_inference_requests_total{model="intent",status="ok"}' in text
-    assert 'rnnserve_batch_size_count{model="intent"}' in text
-    assert 'rnnserve_batch_padded_token_fraction_bucket{le="0.0",model="intent"}' in text
-    assert 'rnnserve_execution_provider_info{model="intent",provider="CPUExecutionProvider"} 1.0' in text
+    assert 'rnnserve_inference_requests_total{model="intent",status="ok",version="1"}' in text
+    assert 'rnnserve_batch_size_count{model="intent",version="1"}' in text
+    assert 'rnnserve_batch_padded_token_fraction_bucket{le="0.0",model="intent",version="1"}' in text
+    assert 'rnnserve_execution_provider_info{model="intent",provider="CPUExecutionProvider",version="1"} 1.0' in text
     assert "rnnserve_models_loaded 3.0" in text
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from service.metrics import Metrics
+from service.query import QueryRules
 from service.repository import ModelRepository
 from service.settings import Settings
 
@@ -20,6 +21,7 @@ class Serving:
     repository: ModelRepository
     metrics: Metrics
     settings: Settings
+    rules: QueryRules
 
 
 async def serving(request: Request) -> Serving:

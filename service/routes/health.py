@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
-from service.repository import ModelRepository
+from service.repository import ModelRepository, Snapshot
 from service.routes import dependencies
 
 router = APIRouter()
@@ -19,22 +19,23 @@ router = APIRouter()
 Repository = Annotated[ModelRepository, Depends(dependencies.repository)]
 
 
-def is_ready(repository: ModelRepository) -> bool:
+def is_ready(snapshot: Snapshot) -> bool:
     """Every model on disk has a version serving (a broken new version beside a serving one is
     reported in /health but does not take the pod out of rotation)."""
-    return bool(repository.all()) and not repository.unserved_failures()
+    return bool(snapshot.all()) and not snapshot.unserved_failures()
 
 
 @router.get("/health", responses={503: {"description": "no model is loaded"}})
 async def health(repository: Repository) -> JSONResponse:
-    models = [m.describe() for m in repository.all()]
+    snapshot = repository.snapshot  # one consistent view for the whole answer
+    models = [m.describe() for m in snapshot.all()]
     providers = sorted({m["provider"] for m in models})
-    status = "ok" if models and not repository.failures else ("degraded" if models else "unavailable")
+    status = "ok" if models and not snapshot.failures else ("degraded" if models else "unavailable")
     body = {
         "status": status,
         "execution_providers": providers,
         "models": models,
-        "failed": repository.failures,
+        "failed": dict(snapshot.failures),
     }
     return JSONResponse(body, status_code=200 if models else 503)
 
@@ -46,5 +47,5 @@ async def live() -> dict:
 
 @router.get("/v2/health/ready", responses={503: {"description": "not every bundle loaded and warmed up"}})
 async def ready(repository: Repository) -> JSONResponse:
-    ok = is_ready(repository)
+    ok = is_ready(repository.snapshot)
     return JSONResponse({"ready": ok}, status_code=200 if ok else 503)

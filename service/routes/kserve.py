@@ -1,9 +1,10 @@
 """KServe v2 / Open Inference Protocol over REST (JSON tensors; the binary extension is not supported).
 
-A model takes one BYTES input tensor of texts (any name, shape [n] or [n, 1]). Classifiers answer
-`label` (BYTES [n]), `score` (FP32 [n]) and `probabilities` (FP32 [n, classes], in the order of
-the metadata's `labels` parameter); next-word models answer `next_tokens` (BYTES [n, k]) and
-`next_scores` (FP32 [n, k]), with k from the `top_k` request parameter (default 5).
+A model takes one BYTES input tensor named `text` (shape [n] or [n, 1]); its head (`service.heads`)
+names the output tensors and states them in the model's metadata. The request becomes the same
+validated query as `POST /predict` (`service.query`), so every rule holds on both protocols.
+Request `parameters`: `top_k` (next-word models: words per text, default 5); the protocol's own
+keys (`binary_data_output`, `sequence_id`, `priority`, `timeout`, ...) are ignored.
 """
 
 from __future__ import annotations
@@ -16,15 +17,28 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from service.errors import InvalidInput
+from service.query import Query, params_from
 from service.repository import ModelRepository
 from service.routes import dependencies
-from service.routes.predict import check_limits
-from service.schemas import PredictParams, PredictRequest
-from service.served_model import DEFAULT_NEXT_WORDS, ServedModel
 
 router = APIRouter(prefix="/v2")
 
 Repository = Annotated[ModelRepository, Depends(dependencies.repository)]
+
+INPUT_NAME = "text"
+TASK_PARAMETERS = {"top_k"}
+# Keys the protocol and its clients (tritonclient, KServe) define for themselves.
+PROTOCOL_PARAMETERS = {
+    "binary_data_output",
+    "binary_data",
+    "binary_data_size",
+    "sequence_id",
+    "sequence_start",
+    "sequence_end",
+    "priority",
+    "timeout",
+    "headers",
+}
 
 
 class Tensor(BaseModel):
@@ -45,64 +59,35 @@ class InferRequest(BaseModel):
 
     id: str | None = None
     parameters: dict[str, Any] | None = None
-    inputs: list[Tensor] = Field(min_length=1, max_length=1)
+    inputs: list[Tensor] = Field(min_length=1, max_length=1, description=f"one BYTES tensor named {INPUT_NAME!r}")
     outputs: list[RequestedOutput] | None = None
 
 
 def _texts(request: InferRequest) -> list[str]:
     tensor = request.inputs[0]
+    if tensor.name != INPUT_NAME:
+        raise InvalidInput(f"input {tensor.name!r}: this model's input is named {INPUT_NAME!r}")
     if tensor.datatype != "BYTES":
         raise InvalidInput(f"input {tensor.name!r}: datatype must be BYTES, got {tensor.datatype}")
-    if len(tensor.shape) not in (1, 2) or (len(tensor.shape) == 2 and tensor.shape[1] != 1):
-        raise InvalidInput(f"input {tensor.name!r}: shape must be [n] or [n, 1], got {tensor.shape}")
+    shape = tensor.shape
+    if len(shape) not in (1, 2) or (len(shape) == 2 and shape[1] != 1) or shape[0] < 0:
+        raise InvalidInput(f"input {tensor.name!r}: shape must be [n] or [n, 1], got {shape}")
     data = [x for row in tensor.data for x in (row if isinstance(row, list) else [row])]
-    if len(data) != math.prod(tensor.shape):
-        raise InvalidInput(f"input {tensor.name!r}: {len(data)} elements do not fill shape {tensor.shape}")
-    if not data:
-        raise InvalidInput(f"input {tensor.name!r}: no texts")
+    if len(data) != math.prod(shape):
+        raise InvalidInput(f"input {tensor.name!r}: {len(data)} elements do not fill shape {shape}")
     if not all(isinstance(x, str) for x in data):
         raise InvalidInput(f"input {tensor.name!r}: every element must be a string")
     return data
 
 
-def _output_tensors(model: ServedModel, outputs: list) -> list[dict]:
-    n = len(outputs)
-    if model.is_classifier:
-        return [
-            {"name": "label", "datatype": "BYTES", "shape": [n], "data": [o["label"] for o in outputs]},
-            {"name": "score", "datatype": "FP32", "shape": [n], "data": [o["score"] for o in outputs]},
-            {
-                "name": "probabilities",
-                "datatype": "FP32",
-                "shape": [n, len(model.config.labels)],
-                "data": [a["score"] for o in outputs for a in o["alternatives"]],
-            },
-        ]
-    k = len(outputs[0]["next"])
-    return [
-        {
-            "name": "next_tokens",
-            "datatype": "BYTES",
-            "shape": [n, k],
-            "data": [w["token"] for o in outputs for w in o["next"]],
-        },
-        {
-            "name": "next_scores",
-            "datatype": "FP32",
-            "shape": [n, k],
-            "data": [w["score"] for o in outputs for w in o["next"]],
-        },
-    ]
-
-
-def _output_names(model: ServedModel) -> list[tuple[str, str, list[int]]]:
-    if model.is_classifier:
-        return [
-            ("label", "BYTES", [-1]),
-            ("score", "FP32", [-1]),
-            ("probabilities", "FP32", [-1, len(model.config.labels)]),
-        ]
-    return [("next_tokens", "BYTES", [-1, -1]), ("next_scores", "FP32", [-1, -1])]
+def _query(name: str, version: str | None, request: InferRequest) -> Query:
+    """The v2 request as the one query both protocols share."""
+    parameters = request.parameters or {}
+    unknown = set(parameters) - TASK_PARAMETERS - PROTOCOL_PARAMETERS
+    if unknown:
+        raise InvalidInput(f"parameters: unknown {', '.join(sorted(unknown))} (known: {', '.join(TASK_PARAMETERS)})")
+    params = params_from({k: v for k, v in parameters.items() if k in TASK_PARAMETERS}, "parameters")
+    return Query(_texts(request), name, version, params)
 
 
 async def _parse(http_request: Request) -> InferRequest:
@@ -113,6 +98,8 @@ async def _parse(http_request: Request) -> InferRequest:
         return InferRequest.model_validate_json(await http_request.body())
     except ValidationError as error:
         first = error.errors()[0]
+        if first["type"] == "json_invalid":
+            raise InvalidInput(f"request body is not valid JSON ({first['msg']})") from None
         where = ".".join(str(p) for p in first["loc"]) or "body"
         raise InvalidInput(f"{where}: {first['msg']}") from None
 
@@ -126,13 +113,14 @@ async def server_metadata() -> dict:
 @router.get("/models/{name}/versions/{version}")
 async def model_metadata(name: str, repository: Repository, version: str | None = None) -> dict:
     model = repository.get(name, version)
+    outputs, parameters = model.head.metadata()
     return {
         "name": model.name,
         "versions": repository.versions(model.name),
         "platform": "onnxruntime_onnx",
-        "inputs": [{"name": "text", "datatype": "BYTES", "shape": [-1]}],
-        "outputs": [{"name": n, "datatype": d, "shape": s} for n, d, s in _output_names(model)],
-        "parameters": {"task": model.config.task.value, "labels": model.config.labels},
+        "inputs": [{"name": INPUT_NAME, "datatype": "BYTES", "shape": [-1]}],
+        "outputs": outputs,
+        "parameters": parameters,
     }
 
 
@@ -143,8 +131,16 @@ async def model_ready(name: str, repository: Repository, version: str | None = N
     return JSONResponse({"name": model.name, "ready": True})
 
 
-@router.post("/models/{name}/infer")
-@router.post("/models/{name}/versions/{version}/infer")
+INFER_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/InferRequest"}}},
+    }
+}
+
+
+@router.post("/models/{name}/infer", openapi_extra=INFER_BODY)
+@router.post("/models/{name}/versions/{version}/infer", openapi_extra=INFER_BODY)
 async def infer(
     name: str,
     http_request: Request,
@@ -152,27 +148,16 @@ async def infer(
     version: str | None = None,
 ) -> dict:
     """Body: an `InferRequest` (JSON tensors), read whatever the Content-Type."""
-    model = serving.repository.get(name, version)
-    request = await _parse(http_request)
-    texts = _texts(request)
-    parameters = request.parameters or {}
-    top_k = parameters.get("top_k")
-    if top_k is not None and (not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1):
-        raise InvalidInput("parameters.top_k must be a positive integer")
-    if model.is_classifier:
-        top_k = len(model.config.labels)  # the probabilities tensor carries every label
-    params = PredictParams(top_k=top_k or DEFAULT_NEXT_WORDS)
-    check_limits(PredictRequest(model=model.name, inputs=texts, params=params), serving.settings)
-    outputs = await model.predict(texts, params)
-    if model.is_classifier:  # probabilities in label order, not best-first
-        for output in outputs:
-            output["alternatives"].sort(key=lambda a: model.label_index[a["label"]])
-    tensors = _output_tensors(model, outputs)
-    if request.outputs:
-        wanted = {o.name for o in request.outputs}
-        unknown = wanted - {t["name"] for t in tensors}
+    with serving.repository.lease(name, version) as model:
+        request = await _parse(http_request)
+        query = _query(model.name, model.version, request)
+        serving.rules.check(query, params_at="parameters")
+        wanted = {o.name for o in request.outputs or ()}
+        unknown = wanted - {o["name"] for o in model.head.metadata()[0]}
         if unknown:
             raise InvalidInput(f"unknown outputs: {', '.join(sorted(unknown))}")
+        tensors = await model.infer(query, serving.rules)
+    if wanted:
         tensors = [t for t in tensors if t["name"] in wanted]
     body: dict = {"model_name": model.name, "model_version": model.version, "outputs": tensors}
     if request.id is not None:

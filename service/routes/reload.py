@@ -15,4 +15,4 @@ router = APIRouter()
 @router.post("/reload")
 async def reload(repository: Annotated[ModelRepository, Depends(dependencies.repository)]) -> dict:
     changes = await repository.reload()
-    return {**changes, "failures": repository.failures}
+    return {**changes, "failures": dict(repository.snapshot.failures)}

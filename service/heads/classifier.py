@@ -1,0 +1,62 @@
+"""Sentiment and intent: one label per text, with calibrated probabilities and, for intent models
+that abstain by threshold, an out-of-scope answer."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rnnserve_bundle.config import BundleConfig
+from rnnserve_bundle.encoder import Encoded
+from service.errors import InvalidInput
+from service.heads.base import Runner
+from service.postprocess import Output, classifier_output
+from service.schemas import PredictParams
+
+
+class ClassifierHead:
+    def __init__(self, config: BundleConfig) -> None:
+        self.labels = config.labels
+        self.out_of_scope = config.out_of_scope
+        self.task = config.task.value
+
+    def check(self, params: PredictParams) -> None:
+        if params.max_words is not None:
+            raise InvalidInput("params.max_words: completion is for next-word models")
+
+    async def predict(self, encoded: list[Encoded], params: PredictParams, runner: Runner) -> list[Output]:
+        rows = await runner.batch([e.ids for e in encoded])
+        return [
+            classifier_output(row, self.labels, params.top_k, e.truncated, self.out_of_scope)
+            for row, e in zip(rows, encoded, strict=True)
+        ]
+
+    async def infer(self, encoded: list[Encoded], params: PredictParams, runner: Runner) -> list[dict]:
+        # Every label's probability, in the metadata's label order: `top_k` does not apply.
+        rows = await runner.batch([e.ids for e in encoded])
+        answers = [
+            classifier_output(row, self.labels, None, e.truncated, self.out_of_scope)
+            for row, e in zip(rows, encoded, strict=True)
+        ]
+        n = len(rows)
+        probabilities = np.stack(rows).astype(np.float32)
+        return [
+            {"name": "label", "datatype": "BYTES", "shape": [n], "data": [a["label"] for a in answers]},
+            {"name": "score", "datatype": "FP32", "shape": [n], "data": [a["score"] for a in answers]},
+            {
+                "name": "probabilities",
+                "datatype": "FP32",
+                "shape": [n, len(self.labels)],
+                "data": probabilities.ravel().tolist(),
+            },
+        ]
+
+    def metadata(self) -> tuple[list[dict], dict]:
+        outputs = [
+            {"name": "label", "datatype": "BYTES", "shape": [-1]},
+            {"name": "score", "datatype": "FP32", "shape": [-1]},
+            {"name": "probabilities", "datatype": "FP32", "shape": [-1, len(self.labels)]},
+        ]
+        parameters: dict = {"task": self.task, "labels": self.labels}
+        if self.out_of_scope is not None:
+            parameters["out_of_scope_label"] = self.out_of_scope.label
+        return outputs, parameters

@@ -1,0 +1,118 @@
+"""One validated query, whichever protocol brought it.
+
+`POST /predict` and KServe v2 `infer` both translate their wire format into `Query` objects (texts,
+model, version, task parameters) and check them here, against the settings and the model that will
+answer: every rule holds on both protocols with the same message. The OpenAPI document states the
+same limits (`document_limits`), so the schema and the server agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from service.errors import InvalidInput
+from service.schemas import PredictParams, PredictRequest
+from service.settings import Settings
+
+if TYPE_CHECKING:
+    from rnnserve_bundle.encoder import Encoded
+    from service.served_model import ServedModel
+
+# A text holds at least one visible character and no NUL. Stated as a pattern in the OpenAPI
+# document; checked here with `str` methods (a backtracking regex is quadratic on long texts).
+TEXT_PATTERN = r"^[^\x00]*[^\s\x00][^\x00]*$"
+TEXT_RULE = "a text must hold a visible character and no NUL characters"
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """Texts for one model, with that model's task parameters."""
+
+    texts: list[str]
+    model: str
+    version: str | None
+    params: PredictParams
+
+
+def predict_queries(request: PredictRequest) -> list[Query]:
+    """`POST /predict`'s body as one query per model asked, whichever way it named them."""
+    if request.models is not None:
+        return [Query(request.inputs, q.model, q.version, q.params or request.params) for q in request.models]
+    assert request.model is not None
+    return [Query(request.inputs, request.model, request.version, request.params)]
+
+
+def params_from(values: dict[str, Any], where: str) -> PredictParams:
+    """Task parameters from a protocol's free-form map, with the `/predict` schema's rules."""
+    try:
+        return PredictParams.model_validate(values)
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise InvalidInput(f"{where}.{field}: {first['msg']}") from None
+
+
+class QueryRules:
+    """The limits a query must meet; `check_texts` before a model is involved, `encode` with it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._max_inputs = settings.max_inputs_per_request
+        self._max_chars = settings.max_chars_per_input
+        self._max_top_k = settings.max_top_k
+        self._max_tokens = settings.max_tokens_per_request
+
+    def check_texts(self, texts: list[str], where: str = "inputs") -> None:
+        if not texts:
+            raise InvalidInput(f"{where}: at least one text is required")
+        if len(texts) > self._max_inputs:
+            raise InvalidInput(f"{where}: {len(texts)} texts exceed the limit of {self._max_inputs}")
+        for index, text in enumerate(texts):
+            if len(text) > self._max_chars:
+                raise InvalidInput(f"{where}[{index}]: {len(text)} characters exceed the limit of {self._max_chars}")
+            if "\x00" in text or not text.strip():
+                raise InvalidInput(f"{where}[{index}]: {TEXT_RULE}")
+            if not text.isascii():
+                try:
+                    text.encode("utf-8")
+                except UnicodeEncodeError:  # a lone surrogate from a JSON `\ud800` escape
+                    raise InvalidInput(f"{where}[{index}]: not valid Unicode (a lone surrogate)") from None
+
+    def check_params(self, params: PredictParams, where: str = "params") -> None:
+        if params.top_k is not None and params.top_k > self._max_top_k:
+            raise InvalidInput(f"{where}.top_k: at most {self._max_top_k}")
+
+    def check(self, query: Query, params_at: str = "params") -> None:
+        """Everything that does not need the model; `params_at` names the parameters as the
+        protocol's body does."""
+        self.check_texts(query.texts)
+        self.check_params(query.params, params_at)
+
+    def encode(self, query: Query, model: ServedModel) -> list[Encoded]:
+        """The query's token ids, once the model's task accepts its parameters and the request fits
+        the model's limits."""
+        model.head.check(query.params)
+        model.check_fits(len(query.texts), query.params)
+        encoded = model.encoder.encode(query.texts)
+        tokens = sum(len(e.ids) for e in encoded)
+        if tokens > self._max_tokens:
+            raise InvalidInput(f"inputs: {tokens} tokens exceed the limit of {self._max_tokens} per request")
+        return encoded
+
+
+def document_limits(document: dict, settings: Settings) -> None:
+    """State the configured limits in the OpenAPI document of `/predict`."""
+    schemas = document.get("components", {}).get("schemas", {})
+    inputs = schemas.get("PredictRequest", {}).get("properties", {}).get("inputs", {})
+    if inputs:
+        inputs["maxItems"] = settings.max_inputs_per_request
+        items = inputs.setdefault("items", {})
+        items["maxLength"] = settings.max_chars_per_input
+        items["pattern"] = TEXT_PATTERN
+        items["description"] = TEXT_RULE
+    top_k = schemas.get("PredictParams", {}).get("properties", {}).get("top_k", {})
+    for option in top_k.get("anyOf", [top_k]):
+        if option.get("type") == "integer":
+            option["maximum"] = settings.max_top_k
