@@ -9,6 +9,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 CONFIG_FILE = "config.json"
@@ -64,12 +65,36 @@ class Calibration(BaseModel):
 
 
 class OutOfScope(BaseModel):
-    """Answer `label` when the calibrated top probability falls below `threshold` (chosen on
-    validation data holding out-of-scope examples)."""
+    """When a classifier answers its fallback `label` instead of an intent.
+
+    The rule (`decide`): out of scope when the best in-scope intent's calibrated probability falls
+    below `threshold`, or, for a model trained with out-of-scope examples as a class of its own
+    (`method` "class+threshold", `label` among the model's labels), when that class is the most
+    probable. The threshold is chosen on validation data holding out-of-scope examples, at the
+    `operating_point` asked for; `curve` keeps the validation trade-off it was chosen from.
+    """
 
     label: str = "oos"
     threshold: float = Field(ge=0, le=1)
+    method: str = Field(default="threshold", pattern="^(threshold|class\\+threshold)$")
+    operating_point: str = "balanced"
     validation: dict[str, float] = Field(default_factory=dict)
+    curve: list[tuple[float, float, float]] = Field(
+        default_factory=list, description="(threshold, in-scope accuracy, out-of-scope recall) on validation"
+    )
+
+    def decide(self, probabilities: np.ndarray, labels: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For rows of calibrated probabilities over `labels`: the best in-scope label's index, its
+        probability, and whether the answer is out of scope."""
+        columns = np.array([i for i, label in enumerate(labels) if label != self.label])
+        in_scope = probabilities[:, columns]
+        position = in_scope.argmax(axis=1)
+        best = columns[position]
+        confidence = in_scope[np.arange(len(in_scope)), position]
+        abstain = confidence < self.threshold
+        if self.label in labels:
+            abstain |= probabilities.argmax(axis=1) == labels.index(self.label)
+        return best, confidence, abstain
 
 
 class BundleConfig(BaseModel):
@@ -91,6 +116,9 @@ class BundleConfig(BaseModel):
     calibration: Calibration | None = None
     out_of_scope: OutOfScope | None = None
     quantization: dict[str, Any] | None = None
+    embeddings: dict[str, Any] | None = Field(
+        default=None, description="pretrained word vectors used to initialise the embeddings, with their coverage"
+    )
 
     @model_validator(mode="after")
     def _labels_match_task(self) -> BundleConfig:
@@ -105,8 +133,18 @@ class BundleConfig(BaseModel):
 
     @property
     def answer_labels(self) -> list[str]:
-        """The labels the model can answer: its own, plus the out-of-scope label when it abstains by threshold."""
-        return self.labels + ([self.out_of_scope.label] if self.out_of_scope else [])
+        """The labels the model can answer: its own, plus the out-of-scope label when it abstains by
+        threshold alone (a model with an out-of-scope class has it among its own labels)."""
+        extra = self.out_of_scope is not None and self.out_of_scope.label not in self.labels
+        return self.labels + ([self.out_of_scope.label] if extra else [])  # type: ignore[union-attr]
+
+    def predict_indices(self, probabilities: np.ndarray) -> np.ndarray:
+        """Answers as indices into `answer_labels`, for rows of calibrated probabilities, exactly as
+        the service answers: the argmax, or the out-of-scope label by `out_of_scope.decide`."""
+        if self.out_of_scope is None:
+            return probabilities.argmax(axis=1)
+        best, _, abstain = self.out_of_scope.decide(probabilities, self.labels)
+        return np.where(abstain, self.answer_labels.index(self.out_of_scope.label), best)
 
     @classmethod
     def load(cls, directory: Path) -> BundleConfig:

@@ -23,6 +23,10 @@ def top_indices(scores: np.ndarray, k: int) -> np.ndarray:
     return part[np.argsort(-scores[part], kind="stable")]
 
 
+# An out-of-scope answer carries this many in-scope guesses unless `top_k` asks for another number.
+OUT_OF_SCOPE_GUESSES = 3
+
+
 def classifier_output(
     probabilities: np.ndarray,
     labels: list[str],
@@ -30,12 +34,27 @@ def classifier_output(
     truncated: bool,
     out_of_scope: OutOfScope | None = None,
 ) -> Output:
-    best = int(probabilities.argmax())
+    """One classifier answer. An out-of-scope answer (`out_of_scope.decide`) has the fallback label,
+    `score` = 1 - the best in-scope intent's probability, and the best in-scope intents with their
+    probabilities as `alternatives`, so a chatbot can still offer them."""
+    if out_of_scope is not None:
+        best_rows, confidence, abstain = out_of_scope.decide(probabilities[None, :], labels)
+        if abstain[0]:
+            in_scope = [i for i in top_indices(probabilities, len(labels)) if labels[i] != out_of_scope.label]
+            return {
+                "label": out_of_scope.label,
+                "score": 1.0 - float(confidence[0]),
+                "out_of_scope": True,
+                "alternatives": [
+                    {"label": labels[i], "score": float(probabilities[i])}
+                    for i in in_scope[: top_k or OUT_OF_SCOPE_GUESSES]
+                ],
+                "truncated": truncated,
+            }
+        best = int(best_rows[0])
+    else:
+        best = int(probabilities.argmax())
     output: Output = {"label": labels[best], "score": float(probabilities[best]), "truncated": truncated}
-    if out_of_scope is not None and probabilities[best] < out_of_scope.threshold:
-        # Too unsure of every intent: the fallback label, with the best intent's probability.
-        output["label"] = out_of_scope.label
-        output["out_of_scope"] = True
     if top_k is not None:
         output["alternatives"] = [
             {"label": labels[i], "score": float(probabilities[i])} for i in top_indices(probabilities, top_k)

@@ -69,10 +69,13 @@ class QueryRules:
             raise InvalidInput(f"{where}: at least one text is required")
         if len(texts) > self._max_inputs:
             raise InvalidInput(f"{where}: {len(texts)} texts exceed the limit of {self._max_inputs}")
+        max_chars = self._max_chars
         for index, text in enumerate(texts):
-            if len(text) > self._max_chars:
-                raise InvalidInput(f"{where}[{index}]: {len(text)} characters exceed the limit of {self._max_chars}")
-            if "\x00" in text or not text.strip():
+            # isspace() stops at the first visible character and isascii() reads a flag: the
+            # common text costs a few hundred nanoseconds here.
+            if len(text) > max_chars:
+                raise InvalidInput(f"{where}[{index}]: {len(text)} characters exceed the limit of {max_chars}")
+            if not text or text.isspace() or "\x00" in text:
                 raise InvalidInput(f"{where}[{index}]: {TEXT_RULE}")
             if not text.isascii():
                 try:

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -207,24 +206,30 @@ class ModelRepository:
             raise ModelNotFound(f"model {name!r} has no version {version!r} (versions: {', '.join(sorted(versions))})")
         return versions[version]
 
-    @contextmanager
-    def lease(self, name: str, version: str | None = None) -> Iterator[ServedModel]:
-        """The model, held until the block ends: a reload that retires it meanwhile waits for this
-        request to be answered before stopping its batcher. Found and leased with no await between,
-        so no retirement can come in between."""
-        model = self.get(name, version)
-        model.acquire()
-        try:
-            yield model
-        finally:
-            model.release()
+    def lease(self, name: str, version: str | None = None) -> Lease:
+        """The model, held until the `with` block ends: a reload that retires it meanwhile waits
+        for this request to be answered before stopping its batcher. Found and leased with no await
+        between, so no retirement can come in between."""
+        return Lease([self.get(name, version)])
 
-    @contextmanager
-    def leases(self, wanted: list[tuple[str, str | None]]) -> Iterator[list[ServedModel]]:
+    def leases(self, wanted: list[tuple[str, str | None]]) -> Lease:
         """Several models, all found before any is leased (an unknown one fails the request at once)."""
-        with ExitStack() as stack:
-            models = [self.get(name, version) for name, version in wanted]
-            for model in models:
-                model.acquire()
-                stack.callback(model.release)
-            yield models
+        return Lease([self.get(name, version) for name, version in wanted])
+
+
+class Lease:
+    """Holds models for the length of a `with` block (a plain class: this runs on every request)."""
+
+    __slots__ = ("models",)
+
+    def __init__(self, models: list[ServedModel]) -> None:
+        self.models = models
+
+    def __enter__(self) -> list[ServedModel]:
+        for model in self.models:
+            model.acquire()
+        return self.models
+
+    def __exit__(self, *_: object) -> None:
+        for model in self.models:
+            model.release()

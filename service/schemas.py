@@ -97,11 +97,20 @@ class ScoredToken(BaseModel):
 
 class ClassifierOutput(BaseModel):
     label: str
-    score: float
-    out_of_scope: bool | None = Field(
-        default=None, description="true when no intent reached the model's confidence threshold"
+    score: float = Field(
+        description="the label's calibrated probability; for an out-of-scope answer, 1 - the probability of "
+        "the best in-scope intent"
     )
-    alternatives: list[Scored] | None = None
+    out_of_scope: bool | None = Field(
+        default=None,
+        description="true when the model answers its fallback label: no intent was confident enough, or its "
+        "out-of-scope class won",
+    )
+    alternatives: list[Scored] | None = Field(
+        default=None,
+        description="the `top_k` best labels; on an out-of-scope answer, the best in-scope intents (3 unless "
+        "`top_k` says otherwise)",
+    )
     truncated: bool = False
 
 

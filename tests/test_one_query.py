@@ -169,7 +169,7 @@ def test_a_leased_model_answers_through_a_reload_that_retires_it(model_repositor
         repository.load_all()
         repository.start()
         query = Query(["play some jazz"], "intent", None, PredictParams())
-        with repository.lease("intent") as old:
+        with repository.lease("intent") as (old,):
             (repo / "intent" / "1" / "config.json").touch()  # a changed bundle: reloaded and replaced
             changes = await repository.reload()
             assert changes["loaded"] == ["intent/1"] and repository.get("intent") is not old

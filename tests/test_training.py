@@ -209,9 +209,35 @@ def test_clinc150_training_reports_out_of_scope_metrics(tmp_path: Path) -> None:
     assert "oos" in config.labels
     assert config.data["validation_examples"] == 80 + 20  # the file's own val split
     assert {"in_scope_accuracy", "oos_recall"} <= set(config.metrics["validation"])
+    # By default the class is joined by a threshold chosen on validation at the balanced point.
+    rule = config.out_of_scope
+    assert rule is not None and rule.method == "class+threshold" and rule.operating_point == "balanced"
+    assert len(rule.curve) > 5 and rule.validation["in_scope_accuracy"] == pytest.approx(
+        config.metrics["validation"]["in_scope_accuracy"]
+    )
     result = run_cli("evaluate", "--model", str(out), "--format", "clinc150", "--data", str(data), "--split", "test")
     metrics = json.loads(result.stdout)
     assert metrics["in_scope_accuracy"] > 0.9 and metrics["oos_recall"] > 0.5
+
+
+def test_operating_point_moves_the_out_of_scope_threshold(tmp_path: Path) -> None:
+    """The documented option: the curve's point with the most out-of-scope recall that keeps the
+    asked in-scope accuracy on validation, recorded in config.json."""
+    from tests import fixtures
+
+    data = fixtures.write_clinc(tmp_path / "clinc" / "data_full.json")
+    common = ["train", "--task", "intent", "--format", "clinc150", "--data", str(data), "--valid-data", str(data)]
+    out = tmp_path / "models" / "bot" / "1"
+    run_cli(*common, "--oos-operating-point", "oos-recall=1.0", "--out", str(out), *TINY)
+    rule = BundleConfig.load(out).out_of_scope
+    assert rule is not None and rule.operating_point == "oos-recall=1"
+    curve = np.array(rule.curve)
+    reachable = curve[curve[:, 2] >= 1.0]
+    if len(reachable):
+        assert rule.validation["oos_recall"] == 1.0
+        assert rule.validation["in_scope_accuracy"] >= reachable[:, 1].max() - 1e-9
+    bad = run_cli(*common, "--oos-operating-point", "recall=2", "--out", str(out), *TINY, check=False)
+    assert bad.returncode == 2 and "operating point" in bad.stderr
 
 
 def test_out_of_scope_by_threshold_trains_evaluates_and_serves(tmp_path: Path) -> None:
@@ -259,10 +285,15 @@ def test_out_of_scope_by_threshold_trains_evaluates_and_serves(tmp_path: Path) -
             "outputs"
         ]
         for output in outputs:
-            below = output["score"] < config.out_of_scope.threshold
-            assert (output["label"] == "oos") == below
-            assert output.get("out_of_scope", False) == below
-            assert below or output["label"] in config.labels
+            if output["label"] == "oos":  # score: 1 - the best in-scope intent's probability
+                assert output["out_of_scope"] is True
+                best = output["alternatives"][0]
+                assert 1 - output["score"] == pytest.approx(best["score"])
+                assert best["score"] < config.out_of_scope.threshold
+                assert all(a["label"] in config.labels for a in output["alternatives"])
+            else:
+                assert output["score"] >= config.out_of_scope.threshold and output["label"] in config.labels
+                assert "out_of_scope" not in output
     finally:
         server.stop()
 

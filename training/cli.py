@@ -61,15 +61,40 @@ def _parser() -> argparse.ArgumentParser:
         "--oos-threshold",
         action="store_true",
         help="intent: train without the 'oos' examples and answer 'oos' below a confidence threshold "
-        "chosen on validation (default: 'oos' is a class like the others)",
+        "chosen on validation (default: 'oos' examples train a class of their own, and a threshold on "
+        "in-scope confidence chosen on validation catches what resembles no example)",
     )
     train.add_argument(
         "--oos-data",
         type=Path,
+        action="append",
+        default=[],
         help="intent: extra out-of-scope texts, labelled 'oos' (a share validates, the rest trains unless "
-        "--oos-threshold)",
+        "--oos-threshold); repeat for several files",
     )
-    train.add_argument("--oos-format", default="text", choices=["text", "csv", "jsonl"], help="format of --oos-data")
+    train.add_argument(
+        "--oos-format",
+        choices=["text", "csv", "jsonl"],
+        help="format of every --oos-data file (default: by suffix, .csv, .jsonl, else text)",
+    )
+    train.add_argument(
+        "--oos-operating-point",
+        default="balanced",
+        help="intent: where on the validation trade-off the out-of-scope threshold sits: balanced (highest "
+        "mean of in-scope accuracy and out-of-scope recall), in-scope-accuracy=X (most out-of-scope recall "
+        "keeping in-scope accuracy >= X) or oos-recall=X (most in-scope accuracy keeping recall >= X)",
+    )
+    train.add_argument(
+        "--embeddings",
+        type=Path,
+        help="pretrained word vectors to initialise the embeddings: a GloVe, word2vec or fastText text file "
+        "(with or without a header line, .gz allowed); sets --embedding-dim to theirs unless given",
+    )
+    train.add_argument(
+        "--freeze-embeddings",
+        action="store_true",
+        help="keep the pretrained vectors fixed during training (default: fine-tune them)",
+    )
     _field_options(train)
 
     evaluate = commands.add_parser("evaluate", help="print held-out metrics of a bundle as JSON")
@@ -127,6 +152,9 @@ def _train(args: argparse.Namespace) -> int:
         oos_threshold=args.oos_threshold,
         oos_data=args.oos_data,
         oos_format=args.oos_format,
+        oos_operating_point=args.oos_operating_point,
+        embeddings=args.embeddings,
+        freeze_embeddings=args.freeze_embeddings,
         quantize=args.quantize,
         overrides={key: getattr(args, key) for key in OVERRIDES},
     )

@@ -55,20 +55,12 @@ def classifier_logits(directory: Path, config: BundleConfig, texts: list[str]) -
     return logits
 
 
-def predict_indices(probabilities: np.ndarray, config: BundleConfig) -> np.ndarray:
-    """Argmax, or the out-of-scope index below the model's threshold (as the service answers)."""
-    predicted = probabilities.argmax(axis=1)
-    if config.out_of_scope is not None:
-        predicted[probabilities.max(axis=1) < config.out_of_scope.threshold] = len(config.labels)
-    return predicted
-
-
 def _evaluate_classifier(directory: Path, config: BundleConfig, examples: list[Example]) -> dict:
     names = config.answer_labels
     truth = label_indices(names, examples)
     logits = classifier_logits(directory, config, [e.text for e in examples])
     probabilities = softmax(logits / config.temperature)
-    predicted = predict_indices(probabilities, config)
+    predicted = config.predict_indices(probabilities)
     metrics = classification_metrics(truth, predicted, len(names))
     if OUT_OF_SCOPE in names:
         metrics |= out_of_scope_metrics(truth, predicted, names.index(OUT_OF_SCOPE))

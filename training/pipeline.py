@@ -26,9 +26,11 @@ from training.data import OUT_OF_SCOPE, DataError, Example, carve_validation, re
 from training.data.split import carve_sentence_validation
 from training.defaults import TASK_DEFAULTS
 from training.distributed import World, join_world, leave_world
+from training.embeddings import load_pretrained, vector_dimension
 from training.evaluate import classifier_logits, evaluate_bundle, label_indices
 from training.export import export_classifier, export_language_model, mixed_length_sample
 from training.model import RNNClassifier, RNNLanguageModel, count_parameters
+from training.out_of_scope import OperatingPoint, choose_rule
 from training.plots import confusion_matrix, plot_confusion
 from training.quantize import quantize_bundle
 from training.tokenizer import build_tokenizer
@@ -52,9 +54,12 @@ class TrainOptions:
     label_field: str = "label"
     run_dir: Path | None = None
     oos_threshold: bool = False
-    oos_data: Path | None = None  # extra out-of-scope texts (label forced to `oos`)
-    oos_format: str = "text"
+    oos_data: list[Path] = field(default_factory=list)  # extra out-of-scope texts (label forced to `oos`)
+    oos_format: str | None = None  # default: by each file's suffix (.csv, .jsonl, else text)
+    oos_operating_point: str = "balanced"
     quantize: str = "none"
+    embeddings: Path | None = None  # pretrained word vectors (GloVe, word2vec, fastText text files)
+    freeze_embeddings: bool = False
     overrides: dict = field(default_factory=dict)  # any key of TASK_DEFAULTS
 
 
@@ -79,17 +84,17 @@ def _read(options: TrainOptions, path: Path, split: str) -> list[Example]:
 
 def load_splits(options: TrainOptions, seed: int) -> tuple[list[Example], list[Example], str]:
     train, validation, source = _main_splits(options, seed)
-    if options.oos_data is not None:
-        # Out-of-scope texts from elsewhere: a seeded share validates, the rest trains (class method).
-        texts = read_dataset(
-            options.oos_format, options.oos_data, split="train", text_field=options.text_field, label_field=""
-        )
+    for path in options.oos_data:
+        # Out-of-scope texts from elsewhere: a seeded share validates, the rest trains (unless
+        # --oos-threshold, which keeps out-of-scope examples out of training).
+        fmt = options.oos_format or {".csv": "csv", ".jsonl": "jsonl"}.get(path.suffix, "text")
+        texts = read_dataset(fmt, path, split="train", text_field=options.text_field, label_field="")
         oos = [Example(e.text, OUT_OF_SCOPE) for e in texts]
         oos_train, oos_valid = carve_validation(oos, options.valid_fraction, seed)
         if not oos_valid:
-            raise DataError(f"{options.oos_data}: too few out-of-scope examples to hold some out")
+            raise DataError(f"{path}: too few out-of-scope examples to hold some out")
         train, validation = train + oos_train, validation + oos_valid
-        source += f"; out-of-scope: {options.valid_fraction:.0%} of {options.oos_data}, seed {seed}"
+        source += f"; out-of-scope: {options.valid_fraction:.0%} of {path}, seed {seed}"
     return train, validation, source
 
 
@@ -131,25 +136,15 @@ def calibrate(directory: Path, config: BundleConfig, examples: list[Example]) ->
     )
 
 
-def choose_threshold(directory: Path, config: BundleConfig, examples: list[Example]) -> OutOfScope:
-    """The confidence below which the model answers `oos`: the threshold on calibrated top
-    probability that maximises the mean of in-scope accuracy and out-of-scope recall on validation."""
-    truth = label_indices([*config.labels, OUT_OF_SCOPE], examples)
+def choose_out_of_scope(
+    directory: Path, config: BundleConfig, examples: list[Example], method: str, point: OperatingPoint
+) -> OutOfScope:
+    """The out-of-scope rule, chosen on the exported graph's calibrated validation probabilities."""
+    labels = config.labels
+    oos_index = labels.index(OUT_OF_SCOPE) if OUT_OF_SCOPE in labels else len(labels)
+    truth = label_indices(labels if OUT_OF_SCOPE in labels else [*labels, OUT_OF_SCOPE], examples)
     logits = classifier_logits(directory, config, [e.text for e in examples])
-    probabilities = softmax(logits / config.temperature)
-    best, predicted = probabilities.max(axis=1), probabilities.argmax(axis=1)
-    oos_index = len(config.labels)
-    in_scope, out_scope = truth != oos_index, truth == oos_index
-    choice, choice_score = 0.0, -1.0
-    for threshold in np.unique(np.concatenate([np.linspace(0, 1, 101), best])):
-        abstain = best < threshold
-        in_scope_accuracy = float(((predicted == truth) & ~abstain)[in_scope].mean())
-        oos_recall = float(abstain[out_scope].mean())
-        score = (in_scope_accuracy + oos_recall) / 2
-        if score > choice_score:
-            choice, choice_score = float(threshold), score
-            chosen = {"in_scope_accuracy": in_scope_accuracy, "oos_recall": oos_recall}
-    return OutOfScope(label=OUT_OF_SCOPE, threshold=choice, validation=chosen)
+    return choose_rule(softmax(logits / config.temperature), labels, truth, oos_index, method, point)
 
 
 def train_bundle(options: TrainOptions) -> BundleConfig | None:
@@ -167,10 +162,13 @@ def _train_bundle(options: TrainOptions, world: World, device: torch.device) -> 
         **{k: v for k, v in options.overrides.items() if v is not None},
     }
     seed = settings.get("seed", 13)
+    if options.embeddings is not None and options.overrides.get("embedding_dim") is None:
+        settings["embedding_dim"] = vector_dimension(options.embeddings)  # the vectors' own size
     torch.manual_seed(seed)
     np.random.seed(seed)
     torch.set_num_threads(max(1, os.cpu_count() or 1))
 
+    OperatingPoint.parse(options.oos_operating_point)  # a typo fails now, not after training
     train_examples, valid_examples, valid_source = load_splits(options, seed)
     classifier = options.task.is_classifier
     if classifier:
@@ -223,6 +221,11 @@ def _train_bundle(options: TrainOptions, world: World, device: torch.device) -> 
     )
     vocab_size = tokenizer.get_vocab_size()
     model = RNNClassifier(arch, vocab_size, len(labels)) if classifier else RNNLanguageModel(arch, vocab_size)
+    embeddings = None
+    if options.embeddings is not None:
+        embeddings = load_pretrained(
+            model.embedding, tokenizer.get_vocab(), options.embeddings, trainable=not options.freeze_embeddings
+        )
     arch.parameters = count_parameters(model)
     log.info("model: %s, %d parameters, vocabulary %d", arch.cell, arch.parameters, vocab_size)
 
@@ -269,6 +272,7 @@ def _train_bundle(options: TrainOptions, world: World, device: torch.device) -> 
                 "format": options.data_format,
                 "path": str(options.data),
                 "sha256": _fingerprint(options.data),
+                "out_of_scope_data": [{"path": str(p), "sha256": _fingerprint(p)} for p in options.oos_data],
                 "train_examples": len(train_examples),
                 "validation_examples": len(valid_examples),
                 "validation_source": valid_source,
@@ -282,6 +286,7 @@ def _train_bundle(options: TrainOptions, world: World, device: torch.device) -> 
                 "duration_s": round(fit.duration_s, 1),
                 "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             },
+            embeddings=embeddings.as_dict() if embeddings is not None else None,
             versions={
                 "torch": torch.__version__,
                 "onnx": onnx.__version__,
@@ -293,8 +298,12 @@ def _train_bundle(options: TrainOptions, world: World, device: torch.device) -> 
         config.save(staging)
         if classifier:
             config.calibration = calibrate(staging, config, valid_examples)
-            if options.oos_threshold:
-                config.out_of_scope = choose_threshold(staging, config, all_valid_examples)
+            if options.oos_threshold or OUT_OF_SCOPE in labels:
+                # Out-of-scope examples as a class of their own still leave requests that resemble
+                # no training example: the threshold on in-scope confidence catches those too.
+                method = "threshold" if options.oos_threshold else "class+threshold"
+                point = OperatingPoint.parse(options.oos_operating_point)
+                config.out_of_scope = choose_out_of_scope(staging, config, all_valid_examples, method, point)
             config.save(staging)
         # The held-out metrics are measured on the exported graph, as the service will run it.
         config.metrics = {"validation": evaluate_bundle(staging, all_valid_examples)}

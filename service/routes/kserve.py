@@ -148,7 +148,7 @@ async def infer(
     version: str | None = None,
 ) -> dict:
     """Body: an `InferRequest` (JSON tensors), read whatever the Content-Type."""
-    with serving.repository.lease(name, version) as model:
+    with serving.repository.lease(name, version) as (model,):
         request = await _parse(http_request)
         query = _query(model.name, model.version, request)
         serving.rules.check(query, params_at="parameters")

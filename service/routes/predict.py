@@ -40,8 +40,9 @@ async def predict(
 ) -> Response:
     rules = serving.rules
     queries = predict_queries(request)
+    rules.check_texts(request.inputs)  # the same texts for every model asked
     for query in queries:
-        rules.check(query)
+        rules.check_params(query.params)
     # Every model is found and leased before any runs: an unknown one fails the request at once.
     with serving.repository.leases([(q.model, q.version) for q in queries]) as models:
         if serving.settings.log_request_texts:
