@@ -116,6 +116,10 @@ class BundleConfig(BaseModel):
     calibration: Calibration | None = None
     out_of_scope: OutOfScope | None = None
     quantization: dict[str, Any] | None = None
+    text_conventions: dict[str, Any] | None = Field(
+        default=None,
+        description="how raw text is brought to the corpus's tokens (next-word); `number_token` stands for any number",
+    )
     embeddings: dict[str, Any] | None = Field(
         default=None, description="pretrained word vectors used to initialise the embeddings, with their coverage"
     )

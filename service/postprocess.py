@@ -62,14 +62,24 @@ def classifier_output(
     return output
 
 
-def next_word_output(probabilities: np.ndarray, vocabulary: list[str], top_k: int, truncated: bool) -> Output:
-    """Best next words; special tokens (`<pad>`, `<unk>`, `<bos>`, `<eos>`) are never suggestions."""
+def next_word_output(
+    probabilities: np.ndarray,
+    vocabulary: list[str],
+    top_k: int,
+    truncated: bool,
+    placeholders: dict[str, str] | None = None,
+) -> Output:
+    """Best next words; special tokens (`<pad>`, `<unk>`, `<bos>`, `<eos>`) are never suggestions. A
+    word that stands for others (the corpus's number token) says so: `"placeholder": "number"`."""
     candidates = top_indices(probabilities, top_k + len(SPECIAL_TOKENS))
     words = [i for i in candidates if vocabulary[i] not in SPECIAL_TOKENS][:top_k]
-    return {
-        "next": [{"token": vocabulary[i], "score": float(probabilities[i])} for i in words],
-        "truncated": truncated,
-    }
+    suggestions = []
+    for i in words:
+        suggestion = {"token": vocabulary[i], "score": float(probabilities[i])}
+        if placeholders and vocabulary[i] in placeholders:
+            suggestion["placeholder"] = placeholders[vocabulary[i]]
+        suggestions.append(suggestion)
+    return {"next": suggestions, "truncated": truncated}
 
 
 def completion_outputs(hypotheses: list[Hypothesis], vocabulary: list[str]) -> list[Output]:

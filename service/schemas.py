@@ -93,6 +93,11 @@ class Scored(BaseModel):
 class ScoredToken(BaseModel):
     token: str
     score: float
+    placeholder: str | None = Field(
+        default=None,
+        description="set when the token stands for a class of words: `number` for the corpus's number token "
+        "(PTB writes every number as N), which an editor shows as a number slot",
+    )
 
 
 class ClassifierOutput(BaseModel):

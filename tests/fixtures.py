@@ -107,7 +107,15 @@ def lm_sentences(count: int, seed: int = 2) -> list[str]:
     rng = random.Random(seed)
     subjects = ["the company", "the bank", "the market", "mr. smith", "the government"]
     verbs = ["said", "reported", "expects", "announced"]
-    objects = ["higher profits", "a loss of N million", "new rules", "lower prices", "a merger"]
+    objects = [
+        "higher profits",
+        "a loss of N million",
+        "new rules",
+        "lower prices",
+        "a merger",
+        "a profit of $ N million",
+        "it does n't expect a merger",
+    ]
     sentences = []
     for _ in range(count):
         parts = [rng.choice(subjects), rng.choice(verbs), rng.choice(objects)]

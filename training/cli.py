@@ -97,6 +97,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     _field_options(train)
 
+    retokenize = commands.add_parser(
+        "retokenize",
+        help="copy a next-word bundle with a tokenizer that reads raw typed text as its corpus was written "
+        "(numbers, contractions, punctuation); same vocabulary and weights",
+    )
+    retokenize.add_argument("--model", required=True, type=Path, help="bundle directory")
+    retokenize.add_argument("--format", required=True, choices=list(FORMATS), dest="data_format")
+    retokenize.add_argument("--data", required=True, type=Path, help="the corpus the bundle was trained on")
+    retokenize.add_argument("--out", required=True, type=Path, help="the new bundle directory")
+    _field_options(retokenize)
+
     evaluate = commands.add_parser("evaluate", help="print held-out metrics of a bundle as JSON")
     evaluate.add_argument("--model", required=True, type=Path, help="bundle directory")
     evaluate.add_argument("--format", required=True, choices=list(FORMATS), dest="data_format")
@@ -189,6 +200,15 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _retokenize(args: argparse.Namespace) -> int:
+    from training.retokenize import retokenize
+
+    corpus = read_dataset(args.data_format, args.data, text_field=args.text_field, label_field=args.label_field)
+    config = retokenize(args.model, corpus, args.out)
+    print(json.dumps({"bundle": str(args.out), "text_conventions": config.text_conventions}))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO,
@@ -199,7 +219,8 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     args = _parser().parse_args(argv)
     try:
-        return _train(args) if args.command == "train" else _evaluate(args)
+        commands = {"train": _train, "evaluate": _evaluate, "retokenize": _retokenize}
+        return commands[args.command](args)
     except (DataError, ExportError, QuantizationError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

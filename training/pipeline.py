@@ -33,6 +33,7 @@ from training.model import RNNClassifier, RNNLanguageModel, count_parameters
 from training.out_of_scope import OperatingPoint, choose_rule
 from training.plots import confusion_matrix, plot_confusion
 from training.quantize import quantize_bundle
+from training.text_conventions import detect
 from training.tokenizer import build_tokenizer
 from training.trainer import Hyperparameters, Split, Trainer
 
@@ -192,11 +193,13 @@ def _train_bundle(options: TrainOptions, world: World, device: torch.device) -> 
         labels, all_valid_examples = [], valid_examples
     log.info("data: %d training and %d validation examples", len(train_examples), len(valid_examples))
 
+    conventions = None if classifier else detect(e.text for e in train_examples)
     tokenizer = build_tokenizer(
         (e.text for e in train_examples),
         options.task,
         settings["vocab_size"],
         settings["min_frequency"],
+        conventions,
     )
     max_length = settings["max_length"]
     # Language-model training reads whole sentences up to max_length from their start.
@@ -287,6 +290,7 @@ def _train_bundle(options: TrainOptions, world: World, device: torch.device) -> 
                 "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             },
             embeddings=embeddings.as_dict() if embeddings is not None else None,
+            text_conventions=conventions.as_dict() if conventions is not None else None,
             versions={
                 "torch": torch.__version__,
                 "onnx": onnx.__version__,

@@ -10,21 +10,26 @@ from tokenizers.processors import TemplateProcessing
 from tokenizers.trainers import WordLevelTrainer
 
 from rnnserve_bundle.config import BOS_TOKEN, SPECIAL_TOKENS, UNK_TOKEN, Task
+from training.text_conventions import Conventions, apply, detect
 
 
-def build_tokenizer(texts: Iterable[str], task: Task, vocab_size: int, min_frequency: int) -> Tokenizer:
+def build_tokenizer(
+    texts: Iterable[str], task: Task, vocab_size: int, min_frequency: int, conventions: Conventions | None = None
+) -> Tokenizer:
     """Train a lower-casing word-level vocabulary.
 
     Classifiers split punctuation from words; the language model reads text that is already
-    tokenized (PTB style) and prefixes every sequence with `<bos>` so that a prefix typed by a
-    user is read exactly as a training sentence was.
+    tokenized (PTB style), with the corpus's own conventions for raw input (numbers, contractions,
+    punctuation; `text_conventions`), and prefixes every sequence with `<bos>` so that a prefix
+    typed by a user is read exactly as a training sentence was.
     """
+    texts = list(texts)
     tokenizer = Tokenizer(WordLevel(unk_token=UNK_TOKEN))
-    tokenizer.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
     if task.is_classifier:
+        tokenizer.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
         tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
     else:
-        tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+        apply(tokenizer, conventions or detect(texts))
     trainer = WordLevelTrainer(vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=list(SPECIAL_TOKENS))
     # A corpus word spelled like a special token (PTB writes `<unk>`) must not be counted as a
     # word: the trainer would give it a second id. It still encodes to the reserved id.

@@ -13,5 +13,6 @@ __all__ = ["DEFAULT_NEXT_WORDS", "Head", "Runner", "head_for"]
 
 def head_for(config: BundleConfig, encoder: TextEncoder, can_complete: bool, name: str) -> Head:
     if config.task is Task.NEXT_WORD:
-        return NextWordHead(encoder, config.vocab_size, can_complete, name)
+        conventions = config.text_conventions or {}
+        return NextWordHead(encoder, config.vocab_size, can_complete, name, conventions.get("number_token"))
     return ClassifierHead(config)

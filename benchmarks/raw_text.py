@@ -1,0 +1,82 @@
+"""Raw typed text against the corpus's tokenized text, on the same sentences.
+
+The held-out sentences (PTB validation for next-word) are written back the way a person types
+them: contractions joined (`did n't` -> `didn't`, `it 's` -> `it's`), numbers as digits (`N` ->
+`12`, `1,500`, `3.5`, `1990`, seeded; `$ N` -> `$12`, `N N` -> `12%`), a comma before "but", "which",
+"although" and "while" (the corpus dropped every comma), the first letter capitalised and a final
+period. Words the corpus replaced by `<unk>` become a made-up word, which is as unknown
+to the model as the rare word a person would have typed. Each bundle is scored on both versions
+with `evaluate` (per-sentence perplexity and next-word accuracy, ONNX Runtime on the exported graph).
+
+    python benchmarks/raw_text.py [--models BUNDLE ...] [--write training/REPORT.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.report import publish  # noqa: E402
+from training.data import Example, read_dataset  # noqa: E402
+from training.evaluate import evaluate_bundle  # noqa: E402
+
+PTB_VALID = ROOT.parent / "shared" / "datasets" / "ptb" / "valid.txt"
+NUMBERS = ("12", "1,500", "3.5", "1990", "250", "7", "40", "2.25")
+SEED = 13
+
+
+def as_typed(sentence: str, rng: random.Random) -> str:
+    """A treebank-tokenized PTB sentence as a person would type it."""
+    text = " " + " ".join(sentence.split()) + " "
+    text = text.replace(" <unk> ", " blorfed ")
+    text = text.replace(" <unk> ", " blorfed ")  # overlapping matches
+    text = re.sub(r" (n't|'s|'re|'ve|'ll|'d|'m)(?= )", r"\1", text)
+    text = re.sub(r" N N(?= )", lambda _: f" {rng.choice(NUMBERS)}%", text)
+    text = re.sub(r" \$ N(?= )", lambda _: f" ${rng.choice(NUMBERS)}", text)
+    text = re.sub(r" N(?= )", lambda _: f" {rng.choice(NUMBERS)}", text)
+    # The corpus dropped the commas; a writer puts them before these words at least.
+    text = re.sub(r" (but|which|although|while) ", r", \1 ", text)
+    text = text.strip()
+    return (text[:1].upper() + text[1:] + ".") if text else text
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--models", nargs="+", type=Path, default=[ROOT / "models/next-word/1", ROOT / "models/next-word/2"]
+    )
+    parser.add_argument("--write", type=Path)
+    args = parser.parse_args()
+    tokenized = [e for e in read_dataset("text", PTB_VALID) if e.text.strip()]
+    rng = random.Random(SEED)
+    typed = [Example(as_typed(e.text, rng), None) for e in tokenized]
+    lines = [
+        "### Raw typed text against tokenized text (next-word)",
+        "",
+        f"Command: `python benchmarks/raw_text.py`. {len(tokenized):,} PTB validation sentences, each scored as "
+        "the corpus writes it and as a person types it (example below); per-sentence perplexity and "
+        "next-word accuracy from `evaluate` on the exported graph.",
+        "",
+        f"Example: `{tokenized[5].text.strip()}` typed as `{typed[5].text}`.",
+        "",
+        "| bundle | tokenized: perplexity | typed: perplexity | typed / tokenized | tokenized: top-1 | typed: top-1 |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for bundle in args.models:
+        a, b = evaluate_bundle(bundle, tokenized), evaluate_bundle(bundle, typed)
+        lines.append(
+            f"| `{bundle.relative_to(ROOT) if bundle.is_relative_to(ROOT) else bundle}` | {a['perplexity']:.1f} | "
+            f"{b['perplexity']:.1f} | {b['perplexity'] / a['perplexity']:.3f} | {a['top1_accuracy']:.3f} | "
+            f"{b['top1_accuracy']:.3f} |"
+        )
+    publish("\n".join(lines) + "\n", args.write)
+
+
+if __name__ == "__main__":
+    main()

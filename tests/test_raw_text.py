@@ -1,0 +1,77 @@
+"""Raw typed text is read the way the corpus was written, and suggestions never offer special
+tokens; the corpus's number token is marked as a placeholder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+from tokenizers import Tokenizer
+
+from rnnserve_bundle.config import SPECIAL_TOKENS, BundleConfig
+from tests.conftest import run_cli
+from training.text_conventions import detect
+
+PTB_LIKE = [
+    "the company said it does n't expect a loss of $ N million",
+    "mr. smith 's firm rose N N to N in the u.s. market",
+    "profits fell N N in the third quarter",
+] * 50
+SST_LIKE = ["it 's a charming , funny film .", "the 2 leads do n't click ; 90 minutes of boredom ."] * 50
+
+
+def test_conventions_are_found_in_the_corpus() -> None:
+    ptb = detect(PTB_LIKE)
+    assert ptb.number_token == "n" and ptb.percent_as_number and ptb.split_contractions and ptb.split_currency
+    assert "," in ptb.strip_punctuation and ptb.strip_final_period and "mr." in ptb.abbreviations
+    sst = detect(SST_LIKE)
+    assert sst.number_token is None and sst.split_contractions
+    assert "," not in sst.strip_punctuation and ";" not in sst.strip_punctuation and not sst.strip_final_period
+
+
+def test_typed_text_meets_the_corpus_tokens(model_repository: Path) -> None:
+    bundle = model_repository / "next-word" / "1"
+    config = BundleConfig.load(bundle)
+    assert config.text_conventions is not None and config.text_conventions["number_token"] == "n"
+    tokenizer = Tokenizer.from_file(str(bundle / "tokenizer.json"))
+    typed = tokenizer.encode("It doesn’t expect a profit of $1,500.25 million, Mr. Smith said.").tokens
+    assert typed == [
+        "<bos>", "it", "does", "n't", "expect", "a", "profit", "of", "$", "n", "million", "mr.", "smith", "said",
+    ]  # fmt: skip
+    corpus = tokenizer.encode("it does n't expect a profit of $ N million mr. smith said").tokens
+    assert corpus == typed
+
+
+def test_suggestions_mark_the_number_token_and_never_offer_special_tokens(client: httpx.Client) -> None:
+    body = {"model": "next-word", "inputs": ["The company reported a loss of", "It doesn't"], "params": {"top_k": 30}}
+    outputs = client.post("/predict", json=body).json()["outputs"]
+    for output in outputs:
+        tokens = [s["token"] for s in output["next"]]
+        assert not set(tokens) & set(SPECIAL_TOKENS)
+        for suggestion in output["next"]:
+            assert suggestion.get("placeholder") == ("number" if suggestion["token"] == "n" else None)
+    assert any(s["token"] == "n" for s in outputs[0]["next"])
+    completion = {"model": "next-word", "inputs": ["the bank"], "params": {"max_words": 8, "strategy": "beam"}}
+    for output in client.post("/predict", json=completion).json()["outputs"]:
+        for option in output["completions"]:
+            assert not set(option["tokens"]) & set(SPECIAL_TOKENS)
+    metadata = client.get("/v2/models/next-word").json()
+    assert metadata["parameters"]["placeholders"] == {"n": "number"}
+
+
+def test_retokenize_keeps_ids_and_refuses_classifiers(model_repository: Path, data_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "next-word" / "2"
+    corpus = str(data_dir / "text" / "train.txt")
+    result = run_cli(
+        "retokenize", "--model", str(model_repository / "next-word" / "1"), "--format", "text", "--data", corpus,
+        "--out", str(out),
+    )  # fmt: skip
+    assert json.loads(result.stdout)["text_conventions"]["split_contractions"] is True
+    config = BundleConfig.load(out)
+    assert config.export["retokenized"]["lines_with_changed_ids"] == 0
+    refused = run_cli(
+        "retokenize", "--model", str(model_repository / "intent" / "1"), "--format", "text", "--data", corpus,
+        "--out", str(tmp_path / "x" / "1"), check=False,
+    )  # fmt: skip
+    assert refused.returncode == 2 and "next-word bundles" in refused.stderr

@@ -1,0 +1,110 @@
+"""Raw text in, the corpus's own tokens out: the preprocessing a tokenized corpus went through,
+found in the corpus and written into the bundle's tokenizer so that text typed by a person is read
+the way the training text was written.
+
+Treebank-style corpora (PTB, SST) split contractions (`did n't`, `it 's`), and PTB as distributed
+by Mikolov et al. also writes every number as `N`, keeps no sentence punctuation and sets `$` and
+`#` apart. A person types `didn't`, `it's`, `$50`, `5%` and `expects.`; without these rules all of
+them fall outside the vocabulary. Each rule is switched on only when the corpus shows the
+convention, and none changes how the corpus's own (already tokenized) text is read, so a model
+trained before the rules existed keeps its vocabulary and ids (`retokenize` checks exactly that).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+
+from tokenizers import Regex, Tokenizer, normalizers, pre_tokenizers
+
+CONTRACTIONS = ("n't", "'s", "'re", "'ve", "'ll", "'d", "'m")
+# Characters a treebank-style corpus may have dropped; each is stripped from input only when the
+# corpus never uses it.
+SENTENCE_PUNCTUATION = ',;:!?"()[]{}\u2013\u2014'
+# A number standing alone ("50", "1,500.25", "$50", "5%"), not part of a word ("1990s", "30-day").
+NUMBER = r"(?<![\w-])\d+(?:[.,:/]\d+)*(?![\w-])"
+
+
+@dataclass(frozen=True)
+class Conventions:
+    number_token: str | None = None  # numbers are written as this token (PTB: N, lower-cased n)
+    percent_as_number: bool = False  # "5%" was written "N N"
+    split_contractions: bool = False  # "didn't" -> "did n't", "it's" -> "it 's"
+    split_currency: bool = False  # "$50" -> "$ N"
+    strip_punctuation: str = ""  # characters the corpus never has, removed from input
+    strip_final_period: bool = False  # lines carry no sentence-final period
+    # Words the corpus writes with a period ("mr.", "u.s."): theirs is never taken for a sentence end.
+    abbreviations: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def normalizer(self) -> normalizers.Normalizer:
+        steps: list[normalizers.Normalizer] = [
+            normalizers.NFKC(),
+            # Typographic apostrophes and quotes as the corpus writes them.
+            normalizers.Replace("\u2019", "'"),
+            normalizers.Replace("\u2018", "'"),
+            normalizers.Replace("\u201c", '"'),
+            normalizers.Replace("\u201d", '"'),
+            normalizers.Lowercase(),
+        ]
+        if self.number_token is not None:
+            if self.percent_as_number:
+                steps.append(normalizers.Replace(Regex(r"\s*%"), f" {self.number_token}"))
+            steps.append(normalizers.Replace(Regex(NUMBER), self.number_token))
+        if self.strip_punctuation:
+            steps.append(normalizers.Replace(Regex(f"[{re.escape(self.strip_punctuation)}]"), " "))
+        if self.strip_final_period:
+            # A period that ends the text. (Not `[.\s]+$`: the tokenizer normalizes the pieces
+            # between special tokens one by one, and a piece "mr. " before `<unk>` must keep its
+            # period.)
+            keep = "|".join(r"\b" + re.escape(word[:-1]) for word in self.abbreviations)
+            steps.append(normalizers.Replace(Regex(f"(?<!{keep})\\.$" if keep else r"\.$"), ""))
+        return normalizers.Sequence(steps)
+
+    def pre_tokenizer(self) -> pre_tokenizers.PreTokenizer:
+        steps: list[pre_tokenizers.PreTokenizer] = [pre_tokenizers.WhitespaceSplit()]
+        if self.split_contractions:
+            pattern = "|".join(re.escape(c) + "$" for c in CONTRACTIONS)
+            steps.append(pre_tokenizers.Split(Regex(pattern), "isolated"))
+        if self.split_currency:
+            steps.append(pre_tokenizers.Split(Regex(r"^[$#]"), "isolated"))
+        return pre_tokenizers.Sequence(steps)
+
+
+def detect(texts: Iterable[str]) -> Conventions:
+    """The conventions a tokenized corpus shows (whitespace-separated tokens, one text per line)."""
+    tokens: Counter[str] = Counter()
+    lines = final_periods = 0
+    for text in texts:
+        words = text.split()
+        if not words:
+            continue
+        lines += 1
+        final_periods += words[-1].endswith(".")
+        tokens.update(words)
+    total = sum(tokens.values()) or 1
+    numbers = sum(n for token, n in tokens.items() if re.fullmatch(NUMBER, token))
+    placeholder = next((t for t in ("N", "n", "<num>") if tokens[t] / total >= 0.001), None)
+    # Numbers written as a placeholder: the placeholder is frequent and numbers standing alone are not.
+    number_token = placeholder.lower() if placeholder is not None and numbers < 0.01 * tokens[placeholder] else None
+    characters = set("".join(tokens))
+    standalone = sum(tokens[c] for c in CONTRACTIONS)
+    return Conventions(
+        number_token=number_token,
+        percent_as_number=number_token is not None and "%" not in characters,
+        split_contractions=standalone / total >= 0.001,
+        split_currency=tokens["$"] / total >= 0.0005 and not any(t.startswith("$") and t != "$" for t in tokens),
+        strip_punctuation="".join(ch for ch in SENTENCE_PUNCTUATION if ch not in characters),
+        strip_final_period=lines > 0 and tokens["."] == 0 and final_periods / lines < 0.01,
+        # (Initials such as "j." are left out: a sentence ends in "...n't." or "2019." far more often.)
+        abbreviations=tuple(sorted(t for t in tokens if len(t) > 2 and t.endswith(".") and t[-2] != ".")),
+    )
+
+
+def apply(tokenizer: Tokenizer, conventions: Conventions) -> None:
+    tokenizer.normalizer = conventions.normalizer()
+    tokenizer.pre_tokenizer = conventions.pre_tokenizer()
