@@ -32,11 +32,11 @@ from training.quantize import quantize_bundle  # noqa: E402
 # The commands the defaults were trained with (README, "Training").
 DEFAULTS = {
     "sentiment": {"data_format": "sst2", "data": "../shared/datasets/sst2/train.tsv"},
+    # Trained by benchmarks/intent_oos.py (run it first: it writes these files).
     "intent": {
-        "data_format": "snips",
-        "data": "../shared/datasets/snips/train",
-        "oos_data": "../shared/datasets/ptb/train.txt",
-        "oos_threshold": True,
+        "data_format": "csv",
+        "data": "runs/intent-oos/data/train_with_background.csv",
+        "valid_data": "runs/intent-oos/data/valid_background.csv",
     },
 }
 
@@ -50,8 +50,9 @@ def measure(name: str) -> dict:
         data_format=spec["data_format"],
         data=(ROOT / spec["data"]).resolve(),
         out=bundle,
-        oos_data=(ROOT / spec["oos_data"]).resolve() if "oos_data" in spec else None,
+        oos_data=[(ROOT / spec["oos_data"]).resolve()] if "oos_data" in spec else [],
         oos_threshold=bool(spec.get("oos_threshold")),
+        valid_data=(ROOT / spec["valid_data"]).resolve() if "valid_data" in spec else None,
     )
     seed = config.training["hyperparameters"].get("seed", 13)
     _, validation, _ = load_splits(options, seed)

@@ -245,7 +245,8 @@ def main() -> None:
         f"`{rule.operating_point}`, threshold {rule.threshold:.4f}, validation in-scope "
         f"{rule.validation['in_scope_accuracy']:.3f}, out-of-scope recall {rule.validation['oos_recall']:.3f}.",
     ]
-    plot = args.work / "oos_tradeoff.png"
+    plot = ROOT / "training" / "figures" / "intent_oos_tradeoff.png"
+    plot.parent.mkdir(parents=True, exist_ok=True)
     try:
         import matplotlib
 

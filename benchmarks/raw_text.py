@@ -1,14 +1,18 @@
 """Raw typed text against the corpus's tokenized text, on the same sentences.
 
-The held-out sentences (PTB validation for next-word) are written back the way a person types
-them: contractions joined (`did n't` -> `didn't`, `it 's` -> `it's`), numbers as digits (`N` ->
-`12`, `1,500`, `3.5`, `1990`, seeded; `$ N` -> `$12`, `N N` -> `12%`), a comma before "but", "which",
+Next-word: the held-out sentences (PTB validation) are written back the way a person types them:
+contractions joined (`did n't` -> `didn't`, `it 's` -> `it's`), numbers as digits (`N` -> `12`,
+`1,500`, `3.5`, `1990`, seeded; `$ N` -> `$12`, `N N` -> `12%`), a comma before "but", "which",
 "although" and "while" (the corpus dropped every comma), the first letter capitalised and a final
 period. Words the corpus replaced by `<unk>` become a made-up word, which is as unknown
 to the model as the rare word a person would have typed. Each bundle is scored on both versions
 with `evaluate` (per-sentence perplexity and next-word accuracy, ONNX Runtime on the exported graph).
 
-    python benchmarks/raw_text.py [--models BUNDLE ...] [--write training/REPORT.md]
+Sentiment: the default bundle's own held-out sentences (the sentence-grouped SST-2 validation split,
+rebuilt exactly as training carved it) are written back the same way (contractions joined, no
+space before punctuation, quotes as typed, first letter capitalised) and scored for accuracy.
+
+    python benchmarks/raw_text.py [--models BUNDLE ...] [--sentiment BUNDLE ...] [--write training/REPORT.md]
 """
 
 from __future__ import annotations
@@ -23,10 +27,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.report import publish  # noqa: E402
+from rnnserve_bundle.config import BundleConfig, Task  # noqa: E402
 from training.data import Example, read_dataset  # noqa: E402
 from training.evaluate import evaluate_bundle  # noqa: E402
 
 PTB_VALID = ROOT.parent / "shared" / "datasets" / "ptb" / "valid.txt"
+SST_TRAIN = ROOT.parent / "shared" / "datasets" / "sst2" / "train.tsv"
 NUMBERS = ("12", "1,500", "3.5", "1990", "250", "7", "40", "2.25")
 SEED = 13
 
@@ -46,11 +52,49 @@ def as_typed(sentence: str, rng: random.Random) -> str:
     return (text[:1].upper() + text[1:] + ".") if text else text
 
 
+def sst_as_typed(sentence: str) -> str:
+    """A tokenized SST sentence as typed: `it 's a charming , funny film .` -> `It's a charming, funny film.`"""
+    text = " " + " ".join(sentence.split()) + " "
+    text = re.sub(r" (n't|'s|'re|'ve|'ll|'d|'m)(?= )", r"\1", text)
+    text = text.replace(" `` ", ' "').replace(" '' ", '" ')
+    text = re.sub(r" ([,.!?;:)])(?= )", r"\1", text)
+    text = text.replace("( ", "(").strip()
+    return text[:1].upper() + text[1:]
+
+
+def sentiment_rows(bundles: list[Path]) -> list[str]:
+    from training.pipeline import TrainOptions, load_splits
+
+    options = TrainOptions(task=Task.SENTIMENT, data_format="sst2", data=SST_TRAIN, out=bundles[0], valid_split="auto")
+    config = BundleConfig.load(bundles[0])
+    _, validation, _ = load_splits(options, config.training["hyperparameters"].get("seed", 13))
+    if len(validation) != config.metrics["validation"]["examples"]:
+        raise RuntimeError("the rebuilt validation split differs from the one in config.json")
+    typed = [Example(sst_as_typed(e.text), e.label) for e in validation]
+    rows = [
+        "",
+        f"Sentiment: the {len(validation)} held-out sentences of the default bundle's validation split, as "
+        f"tokenized and as typed (example: `{validation[3].text}` typed as `{typed[3].text}`).",
+        "",
+        "| bundle | tokenized: accuracy | typed: accuracy |",
+        "| --- | --- | --- |",
+    ]
+    for bundle in bundles:
+        a, b = evaluate_bundle(bundle, validation), evaluate_bundle(bundle, typed)
+        rows.append(f"| `{_name(bundle)}` | {a['accuracy']:.3f} | {b['accuracy']:.3f} |")
+    return rows
+
+
+def _name(bundle: Path) -> str:
+    return str(bundle.relative_to(ROOT) if bundle.is_relative_to(ROOT) else bundle)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         "--models", nargs="+", type=Path, default=[ROOT / "models/next-word/1", ROOT / "models/next-word/2"]
     )
+    parser.add_argument("--sentiment", nargs="*", type=Path, default=[ROOT / "models" / "sentiment" / "3"])
     parser.add_argument("--write", type=Path)
     args = parser.parse_args()
     tokenized = [e for e in read_dataset("text", PTB_VALID) if e.text.strip()]
@@ -71,10 +115,12 @@ def main() -> None:
     for bundle in args.models:
         a, b = evaluate_bundle(bundle, tokenized), evaluate_bundle(bundle, typed)
         lines.append(
-            f"| `{bundle.relative_to(ROOT) if bundle.is_relative_to(ROOT) else bundle}` | {a['perplexity']:.1f} | "
+            f"| `{_name(bundle)}` | {a['perplexity']:.1f} | "
             f"{b['perplexity']:.1f} | {b['perplexity'] / a['perplexity']:.3f} | {a['top1_accuracy']:.3f} | "
             f"{b['top1_accuracy']:.3f} |"
         )
+    if args.sentiment:
+        lines += sentiment_rows(args.sentiment)
     publish("\n".join(lines) + "\n", args.write)
 
 

@@ -60,7 +60,9 @@ def test_suggestions_mark_the_number_token_and_never_offer_special_tokens(client
     assert metadata["parameters"]["placeholders"] == {"n": "number"}
 
 
-def test_retokenize_keeps_ids_and_refuses_classifiers(model_repository: Path, data_dir: Path, tmp_path: Path) -> None:
+def test_retokenize_keeps_ids_and_refuses_another_corpus(
+    model_repository: Path, data_dir: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "next-word" / "2"
     corpus = str(data_dir / "text" / "train.txt")
     result = run_cli(
@@ -70,8 +72,10 @@ def test_retokenize_keeps_ids_and_refuses_classifiers(model_repository: Path, da
     assert json.loads(result.stdout)["text_conventions"]["split_contractions"] is True
     config = BundleConfig.load(out)
     assert config.export["retokenized"]["lines_with_changed_ids"] == 0
-    refused = run_cli(
-        "retokenize", "--model", str(model_repository / "intent" / "1"), "--format", "text", "--data", corpus,
-        "--out", str(tmp_path / "x" / "1"), check=False,
+    classifier = run_cli(
+        "retokenize", "--model", str(model_repository / "sentiment" / "1"), "--format", "sst2", "--data",
+        str(data_dir / "sst2"), "--out", str(tmp_path / "sentiment" / "2"),
     )  # fmt: skip
-    assert refused.returncode == 2 and "next-word bundles" in refused.stderr
+    conventions = json.loads(classifier.stdout)["text_conventions"]
+    assert conventions["split_punctuation"] is True and conventions["number_token"] is None
+    assert BundleConfig.load(tmp_path / "sentiment" / "2").export["retokenized"]["lines_with_changed_ids"] == 0

@@ -99,7 +99,7 @@ def _parser() -> argparse.ArgumentParser:
 
     retokenize = commands.add_parser(
         "retokenize",
-        help="copy a next-word bundle with a tokenizer that reads raw typed text as its corpus was written "
+        help="copy a bundle with a tokenizer that reads raw typed text as its corpus was written "
         "(numbers, contractions, punctuation); same vocabulary and weights",
     )
     retokenize.add_argument("--model", required=True, type=Path, help="bundle directory")

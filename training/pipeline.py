@@ -193,7 +193,7 @@ def _train_bundle(options: TrainOptions, world: World, device: torch.device) -> 
         labels, all_valid_examples = [], valid_examples
     log.info("data: %d training and %d validation examples", len(train_examples), len(valid_examples))
 
-    conventions = None if classifier else detect(e.text for e in train_examples)
+    conventions = detect((e.text for e in train_examples), split_punctuation=classifier)
     tokenizer = build_tokenizer(
         (e.text for e in train_examples),
         options.task,
@@ -290,7 +290,7 @@ def _train_bundle(options: TrainOptions, world: World, device: torch.device) -> 
                 "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             },
             embeddings=embeddings.as_dict() if embeddings is not None else None,
-            text_conventions=conventions.as_dict() if conventions is not None else None,
+            text_conventions=conventions.as_dict(),
             versions={
                 "torch": torch.__version__,
                 "onnx": onnx.__version__,

@@ -1,5 +1,5 @@
-"""`retokenize`: a copy of a next-word bundle whose tokenizer reads raw typed text the way its
-corpus was written (`text_conventions`), with the same vocabulary, ids and weights.
+"""`retokenize`: a copy of a bundle whose tokenizer reads raw typed text the way its corpus was
+written (`text_conventions`), with the same vocabulary, ids and weights.
 
 The conventions are found in the training corpus; the copy is written only when the corpus's own
 lines encode to the same ids as before (a handful of lines may differ, at most `MAX_CHANGED`), so
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tokenizers import Tokenizer
 
-from rnnserve_bundle.config import TOKENIZER_FILE, BundleConfig, Task
+from rnnserve_bundle.config import TOKENIZER_FILE, BundleConfig
 from training.data import DataError, Example
 from training.text_conventions import apply, detect
 
@@ -23,10 +23,8 @@ MAX_CHANGED = 0.001  # share of corpus lines whose ids may change
 
 def retokenize(bundle: Path, corpus: list[Example], out: Path) -> BundleConfig:
     config = BundleConfig.load(bundle)
-    if config.task is not Task.NEXT_WORD:
-        raise DataError(f"{bundle}: retokenize is for next-word bundles")
     texts = [e.text for e in corpus]
-    conventions = detect(texts)
+    conventions = detect(texts, split_punctuation=config.task.is_classifier)
     before = Tokenizer.from_file(str(bundle / TOKENIZER_FILE))
     after = Tokenizer.from_file(str(bundle / TOKENIZER_FILE))
     apply(after, conventions)

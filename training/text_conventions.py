@@ -37,6 +37,9 @@ class Conventions:
     strip_final_period: bool = False  # lines carry no sentence-final period
     # Words the corpus writes with a period ("mr.", "u.s."): theirs is never taken for a sentence end.
     abbreviations: tuple[str, ...] = ()
+    # Classifiers read punctuation as tokens of its own ("film," -> "film ,"), as their corpus was
+    # read at training; a language model reads the corpus's whitespace tokens as they are.
+    split_punctuation: bool = False
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -72,11 +75,14 @@ class Conventions:
             steps.append(pre_tokenizers.Split(Regex(pattern), "isolated"))
         if self.split_currency:
             steps.append(pre_tokenizers.Split(Regex(r"^[$#]"), "isolated"))
+        if self.split_punctuation:
+            steps.append(pre_tokenizers.Whitespace())
         return pre_tokenizers.Sequence(steps)
 
 
-def detect(texts: Iterable[str]) -> Conventions:
-    """The conventions a tokenized corpus shows (whitespace-separated tokens, one text per line)."""
+def detect(texts: Iterable[str], split_punctuation: bool = False) -> Conventions:
+    """The conventions a corpus shows (whitespace-separated tokens, one text per line). Raw typed
+    corpora (SNIPS) show none of the treebank ones, and their tokenizer reads text as before."""
     tokens: Counter[str] = Counter()
     lines = final_periods = 0
     for text in texts:
@@ -102,6 +108,7 @@ def detect(texts: Iterable[str]) -> Conventions:
         strip_final_period=lines > 0 and tokens["."] == 0 and final_periods / lines < 0.01,
         # (Initials such as "j." are left out: a sentence ends in "...n't." or "2019." far more often.)
         abbreviations=tuple(sorted(t for t in tokens if len(t) > 2 and t.endswith(".") and t[-2] != ".")),
+        split_punctuation=split_punctuation,
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from tokenizers import Tokenizer, normalizers, pre_tokenizers
+from tokenizers import Tokenizer
 from tokenizers.models import WordLevel
 from tokenizers.processors import TemplateProcessing
 from tokenizers.trainers import WordLevelTrainer
@@ -18,18 +18,14 @@ def build_tokenizer(
 ) -> Tokenizer:
     """Train a lower-casing word-level vocabulary.
 
-    Classifiers split punctuation from words; the language model reads text that is already
-    tokenized (PTB style), with the corpus's own conventions for raw input (numbers, contractions,
-    punctuation; `text_conventions`), and prefixes every sequence with `<bos>` so that a prefix
-    typed by a user is read exactly as a training sentence was.
+    Raw input is brought to the corpus's own conventions (contractions, numbers, punctuation;
+    `text_conventions`). Classifiers also split punctuation from words; the language model reads
+    the corpus's whitespace tokens as they are and prefixes every sequence with `<bos>` so that a
+    prefix typed by a user is read exactly as a training sentence was.
     """
     texts = list(texts)
     tokenizer = Tokenizer(WordLevel(unk_token=UNK_TOKEN))
-    if task.is_classifier:
-        tokenizer.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
-        tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
-    else:
-        apply(tokenizer, conventions or detect(texts))
+    apply(tokenizer, conventions or detect(texts, split_punctuation=task.is_classifier))
     trainer = WordLevelTrainer(vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=list(SPECIAL_TOKENS))
     # A corpus word spelled like a special token (PTB writes `<unk>`) must not be counted as a
     # word: the trainer would give it a second id. It still encodes to the reserved id.
