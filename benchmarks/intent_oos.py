@@ -22,7 +22,6 @@ Each method's threshold is chosen on validation at the asked operating point, th
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import random
 import subprocess
@@ -38,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.report import publish  # noqa: E402
 from rnnserve_bundle.config import BundleConfig  # noqa: E402
 from rnnserve_bundle.tensors import softmax  # noqa: E402
-from training.data import OUT_OF_SCOPE, Example, carve_validation, read_dataset  # noqa: E402
+from training.data import OUT_OF_SCOPE, Example, carve_validation, read_dataset, write_csv  # noqa: E402
 from training.evaluate import classifier_logits  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "datasets"
@@ -47,15 +46,6 @@ SEED = 13
 HELD_OUT_CATEGORIES = 20
 # The chatbot's requirement: keep in-scope accuracy at this level on validation.
 TARGET_IN_SCOPE = 0.98
-
-
-def write_csv(path: Path, examples: list[Example]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text", "label"])
-        writer.writerows((e.text, e.label) for e in examples)
-    return path
 
 
 def prepare(work: Path) -> dict[str, list[Example]]:

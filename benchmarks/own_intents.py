@@ -23,7 +23,6 @@ stand-in built from `../shared` (CLINC150 itself is not there).
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import random
 import subprocess
@@ -34,21 +33,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.report import publish  # noqa: E402
-from training.data import OUT_OF_SCOPE, Example, carve_validation, read_dataset  # noqa: E402
+from training.data import OUT_OF_SCOPE, Example, carve_validation, read_dataset, write_csv  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "datasets"
 SEED = 13
 OOS_TRAIN = 100
 OOS_TEST = 1000
-
-
-def write_csv(path: Path, examples: list[Example]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text", "label"])
-        writer.writerows((e.text, e.label) for e in examples)
-    return path
 
 
 def prepare(work: Path) -> tuple[Path, Path, Path, Path, dict]:

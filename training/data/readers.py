@@ -171,6 +171,16 @@ def read_csv(
     return examples
 
 
+def write_csv(path: Path, examples: list[Example]) -> Path:
+    """Examples as a `text,label` CSV that `read_csv` reads back (splits written by the studies)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        writer.writerows((e.text, e.label) for e in examples)
+    return path
+
+
 def read_jsonl(
     path: Path, split: str = "train", text_field: str = "text", label_field: str = "label", **_: str
 ) -> list[Example]:
