@@ -35,11 +35,6 @@ class ModelNotFound(ServiceError):
     error_type = "model_not_found"
 
 
-class ModelNotReady(ServiceError):
-    status_code = 503
-    error_type = "model_not_ready"
-
-
 class Overloaded(ServiceError):
     status_code = 503
     error_type = "overloaded"

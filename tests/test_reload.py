@@ -70,7 +70,16 @@ def test_replacing_a_bundle_loses_no_request_in_flight(model_repository: Path, t
         async def traffic_during_reloads() -> list[int]:
             async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
                 body = {"model": "sentiment", "inputs": ["a wonderful film"] * 8}
-                requests = [asyncio.create_task(http.post("/predict", json=body)) for _ in range(150)]
+                tensor = {"name": "text", "shape": [8], "datatype": "BYTES", "data": ["a wonderful film"] * 8}
+                # Both protocols; each request leases the copy it found until it is answered.
+                requests = [
+                    asyncio.create_task(
+                        http.post("/predict", json=body)
+                        if i % 2
+                        else http.post("/v2/models/sentiment/infer", json={"inputs": [tensor]})
+                    )
+                    for i in range(150)
+                ]
                 for _ in range(3):
                     os.utime(bundle / "model.onnx")  # the same bundle, seen as replaced
                     reload = await http.post("/reload")
