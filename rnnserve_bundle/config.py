@@ -5,6 +5,7 @@ Training writes bundles with these types; the service reads them. Nothing here i
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -83,18 +84,35 @@ class OutOfScope(BaseModel):
         default_factory=list, description="(threshold, in-scope accuracy, out-of-scope recall) on validation"
     )
 
-    def decide(self, probabilities: np.ndarray, labels: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """For rows of calibrated probabilities over `labels`: the best in-scope label's index, its
-        probability, and whether the answer is out of scope."""
+    def rule(self, labels: list[str]) -> AbstainRule:
+        """The rule bound to a model's labels (built once per model, applied per request)."""
         columns = np.array([i for i, label in enumerate(labels) if label != self.label])
-        in_scope = probabilities[:, columns]
+        class_index = labels.index(self.label) if self.label in labels else None
+        return AbstainRule(self.label, self.threshold, columns, class_index)
+
+    def decide(self, probabilities: np.ndarray, labels: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self.rule(labels).decide(probabilities)
+
+
+@dataclass(frozen=True)
+class AbstainRule:
+    """`OutOfScope` bound to a model's labels: the in-scope columns and the out-of-scope class."""
+
+    label: str
+    threshold: float
+    columns: np.ndarray  # indices of the in-scope labels
+    class_index: int | None  # the out-of-scope class's index, when the model has one
+
+    def decide(self, probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For rows of calibrated probabilities: the best in-scope label's index, its probability,
+        and whether the answer is out of scope."""
+        in_scope = probabilities[:, self.columns]
         position = in_scope.argmax(axis=1)
-        best = columns[position]
         confidence = in_scope[np.arange(len(in_scope)), position]
         abstain = confidence < self.threshold
-        if self.label in labels:
-            abstain |= probabilities.argmax(axis=1) == labels.index(self.label)
-        return best, confidence, abstain
+        if self.class_index is not None:
+            abstain |= probabilities.argmax(axis=1) == self.class_index
+        return self.columns[position], confidence, abstain
 
 
 class BundleConfig(BaseModel):

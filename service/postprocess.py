@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from rnnserve_bundle.config import SPECIAL_TOKENS, OutOfScope
+from rnnserve_bundle.config import SPECIAL_TOKENS, AbstainRule
 
 if TYPE_CHECKING:
     from service.decoding import Hypothesis
@@ -32,13 +32,13 @@ def classifier_output(
     labels: list[str],
     top_k: int | None,
     truncated: bool,
-    out_of_scope: OutOfScope | None = None,
+    out_of_scope: AbstainRule | None = None,
 ) -> Output:
     """One classifier answer. An out-of-scope answer (`out_of_scope.decide`) has the fallback label,
     `score` = 1 - the best in-scope intent's probability, and the best in-scope intents with their
     probabilities as `alternatives`, so a chatbot can still offer them."""
     if out_of_scope is not None:
-        best_rows, confidence, abstain = out_of_scope.decide(probabilities[None, :], labels)
+        best_rows, confidence, abstain = out_of_scope.decide(probabilities[None, :])
         if abstain[0]:
             in_scope = [i for i in top_indices(probabilities, len(labels)) if labels[i] != out_of_scope.label]
             return {

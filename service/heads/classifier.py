@@ -17,6 +17,8 @@ class ClassifierHead:
     def __init__(self, config: BundleConfig) -> None:
         self.labels = config.labels
         self.out_of_scope = config.out_of_scope
+        # Bound to the labels once: the request path only applies it.
+        self._rule = config.out_of_scope.rule(config.labels) if config.out_of_scope is not None else None
         self.task = config.task.value
 
     def check(self, params: PredictParams) -> None:
@@ -26,7 +28,7 @@ class ClassifierHead:
     async def predict(self, encoded: list[Encoded], params: PredictParams, runner: Runner) -> list[Output]:
         rows = await runner.batch([e.ids for e in encoded])
         return [
-            classifier_output(row, self.labels, params.top_k, e.truncated, self.out_of_scope)
+            classifier_output(row, self.labels, params.top_k, e.truncated, self._rule)
             for row, e in zip(rows, encoded, strict=True)
         ]
 
@@ -34,7 +36,7 @@ class ClassifierHead:
         # Every label's probability, in the metadata's label order: `top_k` does not apply.
         rows = await runner.batch([e.ids for e in encoded])
         answers = [
-            classifier_output(row, self.labels, None, e.truncated, self.out_of_scope)
+            classifier_output(row, self.labels, None, e.truncated, self._rule)
             for row, e in zip(rows, encoded, strict=True)
         ]
         n = len(rows)
