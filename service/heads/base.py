@@ -29,6 +29,8 @@ class Runner(Protocol):
 
 
 class Head(Protocol):
+    output_names: frozenset[str]  # the v2 output tensors, as `metadata` lists them
+
     def check(self, params: PredictParams) -> None:
         """Refuse parameters this task cannot honour (`InvalidInput`)."""
         ...

@@ -20,6 +20,7 @@ class ClassifierHead:
         # Bound to the labels once: the request path only applies it.
         self._rule = config.out_of_scope.rule(config.labels) if config.out_of_scope is not None else None
         self.task = config.task.value
+        self.output_names = frozenset(o["name"] for o in self.metadata()[0])  # once, not per request
 
     def check(self, params: PredictParams) -> None:
         if params.max_words is not None:

@@ -27,6 +27,7 @@ class NextWordHead:
         self._never_ids = [i for t in (PAD_TOKEN, BOS_TOKEN, UNK_TOKEN) if (i := tokenizer.token_to_id(t)) is not None]
         self._can_complete = can_complete
         self._name = name
+        self.output_names = frozenset(o["name"] for o in self.metadata()[0])  # once, not per request
 
     def check(self, params: PredictParams) -> None:
         if params.max_words is not None and not self._can_complete:

@@ -153,7 +153,7 @@ async def infer(
         query = _query(model.name, model.version, request)
         serving.rules.check(query, params_at="parameters")
         wanted = {o.name for o in request.outputs or ()}
-        unknown = wanted - {o["name"] for o in model.head.metadata()[0]}
+        unknown = wanted - model.head.output_names
         if unknown:
             raise InvalidInput(f"unknown outputs: {', '.join(sorted(unknown))}")
         tensors = await model.infer(query, serving.rules)
