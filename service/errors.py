@@ -30,6 +30,13 @@ class InvalidInput(ServiceError):
     error_type = "invalid_input"
 
 
+class MalformedRequest(ServiceError):
+    """The body's framing is broken (e.g. binary tensor lengths), before its content is read."""
+
+    status_code = 400
+    error_type = "malformed_request"
+
+
 class ModelNotFound(ServiceError):
     status_code = 404
     error_type = "model_not_found"

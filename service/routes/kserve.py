@@ -1,4 +1,5 @@
-"""KServe v2 / Open Inference Protocol over REST (JSON tensors; the binary extension is not supported).
+"""KServe v2 / Open Inference Protocol over REST: JSON tensors, or the binary tensor data extension
+(`service.binary_tensors`) for requests and responses, as `tritonclient.http` sends by default.
 
 A model takes one BYTES input tensor named `text` (shape [n] or [n, 1]); its head (`service.heads`)
 names the output tensors and states them in the model's metadata. The request becomes the same
@@ -9,14 +10,17 @@ keys (`binary_data_output`, `sequence_id`, `priority`, `timeout`, ...) are ignor
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from service.errors import InvalidInput
+from service import binary_tensors
+from service.binary_tensors import BINARY_SIZE
+from service.errors import InvalidInput, MalformedRequest
 from service.query import Query, params_from
 from service.repository import ModelRepository
 from service.routes import dependencies
@@ -46,7 +50,7 @@ class Tensor(BaseModel):
     shape: list[int]
     datatype: str
     parameters: dict[str, Any] | None = None
-    data: list[Any]
+    data: list[Any] | None = Field(default=None, description=f"absent when `parameters.{BINARY_SIZE}` is given")
 
 
 class RequestedOutput(BaseModel):
@@ -63,39 +67,58 @@ class InferRequest(BaseModel):
     outputs: list[RequestedOutput] | None = None
 
 
-def _texts(request: InferRequest) -> list[str]:
+def _texts(request: InferRequest, binary: memoryview | None) -> list[str]:
     tensor = request.inputs[0]
+    where = f"input {tensor.name!r}"
     if tensor.name != INPUT_NAME:
-        raise InvalidInput(f"input {tensor.name!r}: this model's input is named {INPUT_NAME!r}")
+        raise InvalidInput(f"{where}: this model's input is named {INPUT_NAME!r}")
     if tensor.datatype != "BYTES":
-        raise InvalidInput(f"input {tensor.name!r}: datatype must be BYTES, got {tensor.datatype}")
+        raise InvalidInput(f"{where}: datatype must be BYTES, got {tensor.datatype}")
     shape = tensor.shape
     if len(shape) not in (1, 2) or (len(shape) == 2 and shape[1] != 1) or shape[0] < 0:
-        raise InvalidInput(f"input {tensor.name!r}: shape must be [n] or [n, 1], got {shape}")
+        raise InvalidInput(f"{where}: shape must be [n] or [n, 1], got {shape}")
+    size = (tensor.parameters or {}).get(BINARY_SIZE)
+    if size is not None and binary is None:
+        raise MalformedRequest(f"{where}: {BINARY_SIZE} is set, but the request has no Inference-Header-Content-Length")
+    if binary is not None:
+        (chunk,) = binary_tensors.take_chunks([size], binary)
+        if chunk is not None:
+            if tensor.data is not None:
+                raise InvalidInput(f"{where}: give data or {BINARY_SIZE}, not both")
+            data: list[Any] = binary_tensors.decode_strings(chunk, math.prod(shape), where)
+            if len(data) != math.prod(shape):
+                raise InvalidInput(f"{where}: {len(data)} elements do not fill shape {shape}")
+            return data
+    if tensor.data is None:
+        raise InvalidInput(f"{where}: data is required (or {BINARY_SIZE} with the binary extension)")
     data = [x for row in tensor.data for x in (row if isinstance(row, list) else [row])]
     if len(data) != math.prod(shape):
-        raise InvalidInput(f"input {tensor.name!r}: {len(data)} elements do not fill shape {shape}")
+        raise InvalidInput(f"{where}: {len(data)} elements do not fill shape {shape}")
     if not all(isinstance(x, str) for x in data):
-        raise InvalidInput(f"input {tensor.name!r}: every element must be a string")
+        raise InvalidInput(f"{where}: every element must be a string")
     return data
 
 
-def _query(name: str, version: str | None, request: InferRequest) -> Query:
+def _query(name: str, version: str | None, request: InferRequest, binary: memoryview | None) -> Query:
     """The v2 request as the one query both protocols share."""
     parameters = request.parameters or {}
     unknown = set(parameters) - TASK_PARAMETERS - PROTOCOL_PARAMETERS
     if unknown:
         raise InvalidInput(f"parameters: unknown {', '.join(sorted(unknown))} (known: {', '.join(TASK_PARAMETERS)})")
     params = params_from({k: v for k, v in parameters.items() if k in TASK_PARAMETERS}, "parameters")
-    return Query(_texts(request), name, version, params)
+    return Query(_texts(request, binary), name, version, params)
 
 
-async def _parse(http_request: Request) -> InferRequest:
-    """Read the JSON body whatever its Content-Type: clients such as tritonclient send none."""
-    if "inference-header-content-length" in http_request.headers:
-        raise InvalidInput("the binary tensor extension is not supported; send JSON tensors")
+async def _parse(http_request: Request) -> tuple[InferRequest, memoryview | None]:
+    """The JSON header (the whole body without the binary extension) and the binary section.
+    The body is read whatever its Content-Type: clients such as tritonclient send none."""
+    body = await http_request.body()
+    binary = None
+    header_length = http_request.headers.get(binary_tensors.HEADER)
+    if header_length is not None:
+        body, binary = binary_tensors.split_body(body, header_length)
     try:
-        return InferRequest.model_validate_json(await http_request.body())
+        return InferRequest.model_validate_json(body), binary
     except ValidationError as error:
         first = error.errors()[0]
         if first["type"] == "json_invalid":
@@ -104,9 +127,28 @@ async def _parse(http_request: Request) -> InferRequest:
         raise InvalidInput(f"{where}: {first['msg']}") from None
 
 
+def _respond(body: dict, request: InferRequest, tensors: list[dict]) -> Response:
+    """JSON tensors, or the binary extension for the outputs that ask for it."""
+    wanted = {o.name: o.parameters for o in request.outputs or ()}
+    chunks = []
+    for tensor in tensors:
+        if binary_tensors.wants_binary(request.parameters, wanted.get(tensor["name"])):
+            chunk = binary_tensors.encode(tensor["datatype"], tensor.pop("data"))
+            tensor["parameters"] = {BINARY_SIZE: len(chunk)}
+            chunks.append(chunk)
+    header = json.dumps({**body, "outputs": tensors}, separators=(",", ":")).encode()
+    if not chunks:
+        return Response(header, media_type="application/json")
+    return Response(
+        b"".join([header, *chunks]),
+        media_type="application/octet-stream",
+        headers={"Inference-Header-Content-Length": str(len(header))},
+    )
+
+
 @router.get("")
 async def server_metadata() -> dict:
-    return {"name": "rnnserve", "version": "0.1.0", "extensions": []}
+    return {"name": "rnnserve", "version": "0.1.0", "extensions": ["binary_tensor_data"]}
 
 
 @router.get("/models/{name}")
@@ -146,20 +188,24 @@ async def infer(
     http_request: Request,
     serving: Annotated[dependencies.Serving, Depends(dependencies.serving)],
     version: str | None = None,
-) -> dict:
-    """Body: an `InferRequest` (JSON tensors), read whatever the Content-Type."""
+) -> Response:
+    """Body: an `InferRequest` (JSON tensors, or a JSON header and binary tensors), read whatever
+    the Content-Type."""
     with serving.repository.lease(name, version) as (model,):
-        request = await _parse(http_request)
-        query = _query(model.name, model.version, request)
+        request, binary = await _parse(http_request)
+        query = _query(model.name, model.version, request, binary)
         serving.rules.check(query, params_at="parameters")
         wanted = {o.name for o in request.outputs or ()}
         unknown = wanted - model.head.output_names
         if unknown:
             raise InvalidInput(f"unknown outputs: {', '.join(sorted(unknown))}")
+        for output in request.outputs or ():
+            binary_tensors.wants_binary(request.parameters, output.parameters)  # a bad flag fails before inference
+        binary_tensors.wants_binary(request.parameters, None)
         tensors = await model.infer(query, serving.rules)
     if wanted:
         tensors = [t for t in tensors if t["name"] in wanted]
-    body: dict = {"model_name": model.name, "model_version": model.version, "outputs": tensors}
+    body: dict = {"model_name": model.name, "model_version": model.version}
     if request.id is not None:
         body["id"] = request.id
-    return body
+    return _respond(body, request, tensors)
