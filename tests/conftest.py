@@ -106,8 +106,8 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, repository: Path, **env: str) -> None:
-        self.port = free_port()
+    def __init__(self, repository: Path, command: list[str] | None = None, port: int | None = None, **env: str) -> None:
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         environment = {
             **os.environ,
@@ -118,7 +118,7 @@ class Server:
         }
         self.log = repository.parent / f"server-{self.port}.log"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "service"],
+            command or [sys.executable, "-m", "service"],
             cwd=ROOT,
             env=environment,
             stdout=self.log.open("w"),

@@ -14,8 +14,8 @@ from training.export import ExportError
 from training.quantize import QuantizationError
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
+def _parser(prog: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser("train", help="train, export and verify a model bundle")
@@ -209,7 +209,7 @@ def _retokenize(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = "python -m training") -> int:
     logging.basicConfig(
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     for noisy in ("onnx_ir", "onnxscript", "torch.onnx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    args = _parser().parse_args(argv)
+    args = _parser(prog).parse_args(argv)
     try:
         commands = {"train": _train, "evaluate": _evaluate, "retokenize": _retokenize}
         return commands[args.command](args)

@@ -1,0 +1,1 @@
+"""The `rnnserve` command: one entry point for serving, training, evaluating and load-testing."""

@@ -1,0 +1,3 @@
+from rnnserve_cli.main import main
+
+raise SystemExit(main())
