@@ -6,7 +6,7 @@ with Client("http://127.0.0.1:8000") as client:
     print(result.label, result.score)
 """
 
-from rnnserve_client.client import AsyncClient, Client
+from rnnserve_client.client import AsyncClient, Client, Typing
 from rnnserve_client.types import (
     ClassifierResult,
     Completion,
@@ -14,6 +14,7 @@ from rnnserve_client.types import (
     Prediction,
     RnnServeError,
     Scored,
+    Suggestion,
 )
 
 __all__ = [
@@ -25,4 +26,6 @@ __all__ = [
     "Prediction",
     "RnnServeError",
     "Scored",
+    "Suggestion",
+    "Typing",
 ]

@@ -13,11 +13,15 @@ from rnnserve_client.types import (
     NextWordResult,
     Prediction,
     RnnServeError,
+    Suggestion,
     parse_prediction,
     parse_results,
+    parse_suggestion,
 )
 
 RETRY_STATUSES = frozenset({429, 503})
+# A continuation state the service cannot resume: send the whole text instead.
+STATE_ERRORS = frozenset({"invalid_state", "stale_state"})
 
 
 def _body(model: str, inputs: list[str], version: str | None, params: dict[str, Any]) -> dict[str, Any]:
@@ -27,6 +31,15 @@ def _body(model: str, inputs: list[str], version: str | None, params: dict[str, 
     params = {k: v for k, v in params.items() if v is not None}
     if params:
         body["params"] = params
+    return body
+
+
+def _suggest_body(model: str, text: str, state: str | None, top_k: int, version: str | None) -> dict[str, Any]:
+    body: dict[str, Any] = {"model": model, "text": text, "top_k": top_k}
+    if state is not None:
+        body["state"] = state
+    if version is not None:
+        body["version"] = version
     return body
 
 
@@ -90,10 +103,10 @@ class Client:
     def close(self) -> None:
         self._http.close()
 
-    def _post(self, body: dict[str, Any]) -> dict[str, Any]:
+    def _post(self, body: dict[str, Any], path: str = "/predict") -> dict[str, Any]:
         for attempt in range(self._policy.retries + 1):
             try:
-                response = self._http.post("/predict", json=body)
+                response = self._http.post(path, json=body)
             except httpx.TransportError as error:
                 if attempt == self._policy.retries:
                     raise RnnServeError(None, "unreachable", str(error)) from error
@@ -129,6 +142,44 @@ class Client:
         params = _completion_params(max_words, strategy, **options)
         return [o for o in self.predict(model, prefixes, **params).outputs if isinstance(o, NextWordResult)]
 
+    def suggest(
+        self, model: str, text: str, *, state: str | None = None, top_k: int = 5, version: str | None = None
+    ) -> Suggestion:
+        """Next words after `text`, or after the text so far and `text` when `state` (a previous
+        suggestion's) is given. `typing` keeps the state for you."""
+        return parse_suggestion(self._post(_suggest_body(model, text, state, top_k, version), "/suggest"))
+
+    def typing(self, model: str, *, top_k: int = 5, version: str | None = None) -> Typing:
+        """Suggestions for a text as it is typed: see `Typing`."""
+        return Typing(self, model, top_k, version)
+
+
+class Typing:
+    """One text being typed: `update(text)` with the whole text after each keystroke sends only
+    what was added since the last call, with the last answer's state. After a deletion or an edit
+    in the middle, or when the service cannot continue the state (restarted with another key, a
+    new model version), it sends the whole text once and continues from there."""
+
+    def __init__(self, client: Client, model: str, top_k: int, version: str | None) -> None:
+        self._client, self._model, self._top_k, self._version = client, model, top_k, version
+        self.text = ""
+        self._state: str | None = None
+
+    def update(self, text: str) -> Suggestion:
+        suggest = self._client.suggest
+        options: dict[str, Any] = {"top_k": self._top_k, "version": self._version}
+        result = None
+        if self._state is not None and text.startswith(self.text):
+            try:
+                result = suggest(self._model, text[len(self.text) :], state=self._state, **options)
+            except RnnServeError as error:
+                if error.error_type not in STATE_ERRORS:
+                    raise
+        if result is None:
+            result = suggest(self._model, text, **options)
+        self.text, self._state = text, result.state
+        return result
+
 
 class AsyncClient:
     def __init__(self, base_url: str = "http://127.0.0.1:8000", **options: Any) -> None:
@@ -145,10 +196,10 @@ class AsyncClient:
     async def close(self) -> None:
         await self._http.aclose()
 
-    async def _post(self, body: dict[str, Any]) -> dict[str, Any]:
+    async def _post(self, body: dict[str, Any], path: str = "/predict") -> dict[str, Any]:
         for attempt in range(self._policy.retries + 1):
             try:
-                response = await self._http.post("/predict", json=body)
+                response = await self._http.post(path, json=body)
             except httpx.TransportError as error:
                 if attempt == self._policy.retries:
                     raise RnnServeError(None, "unreachable", str(error)) from error
@@ -166,6 +217,12 @@ class AsyncClient:
 
     async def ask(self, inputs: list[str], models: dict[str, dict[str, Any]]) -> dict[str, Prediction]:
         return parse_results(await self._post(_ask_body(inputs, models)))
+
+    async def suggest(
+        self, model: str, text: str, *, state: str | None = None, top_k: int = 5, version: str | None = None
+    ) -> Suggestion:
+        """As `Client.suggest`."""
+        return parse_suggestion(await self._post(_suggest_body(model, text, state, top_k, version), "/suggest"))
 
     async def classify(self, model: str, texts: list[str], *, top_k: int | None = None) -> list[ClassifierResult]:
         outputs = (await self.predict(model, texts, top_k=top_k)).outputs

@@ -46,6 +46,16 @@ class NextWordResult:
 
 
 @dataclass(frozen=True)
+class Suggestion:
+    """`POST /suggest`: next words (those starting with `pending` while a word is being typed)."""
+
+    next: list[Scored]
+    pending: str
+    read: int  # tokens the service read for this request
+    state: str  # where the reading stopped: send it with the next text typed
+
+
+@dataclass(frozen=True)
 class Prediction:
     model: str
     version: str
@@ -78,3 +88,8 @@ def parse_prediction(body: dict) -> Prediction:
 def parse_results(body: dict) -> dict[str, Prediction]:
     """The answer to a several-model request, by model name."""
     return {result["model"]: parse_prediction(result) for result in body["results"]}
+
+
+def parse_suggestion(body: dict) -> Suggestion:
+    words = [Scored(w["token"], w["score"]) for w in body["next"]]
+    return Suggestion(words, body["pending"], body["read"], body["state"])

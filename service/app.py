@@ -11,13 +11,14 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from service.continuation import ContinuationKeys
 from service.errors import install_error_handlers
 from service.metrics import Metrics
 from service.middleware import BodyLimitMiddleware, ObservabilityMiddleware
 from service.openapi import install_openapi
 from service.query import QueryRules
 from service.repository import ModelRepository
-from service.routes import health, kserve, metrics, predict, reload
+from service.routes import health, kserve, metrics, predict, reload, suggest
 from service.routes.dependencies import Serving
 from service.schemas import V2_ERROR_RESPONSES
 from service.security import require_api_key, require_api_key_for_health, require_api_key_for_metrics
@@ -35,7 +36,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         repository = ModelRepository(settings.model_repository, settings, app_metrics)
         repository.load_all()
         repository.start()
-        app.state.serving = Serving(repository, app_metrics, settings, QueryRules(settings))
+        keys = ContinuationKeys.from_setting(settings.continuation_secrets.get_secret_value())
+        app.state.serving = Serving(repository, app_metrics, settings, QueryRules(settings), keys)
         # Everything alive now (frameworks, models, vocabularies) lives as long as the process: kept
         # out of the collector's full passes, which otherwise rescan it under load (pauses of
         # 44-59 ms, about a tenth of the event loop's time at 128 connections; see BENCHMARKS.md).
@@ -60,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     install_openapi(app, settings)
     app.include_router(predict.router, dependencies=[Depends(require_api_key)])
+    app.include_router(suggest.router, dependencies=[Depends(require_api_key)])
     app.include_router(reload.router, dependencies=[Depends(require_api_key)])
     app.include_router(kserve.router, dependencies=[Depends(require_api_key)], responses=V2_ERROR_RESPONSES)
     app.include_router(health.router, dependencies=[Depends(require_api_key_for_health)])

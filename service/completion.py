@@ -37,14 +37,18 @@ from service.workers import Capacity, Inbox, Stopped, Workers
 class Completed:
     first: np.ndarray  # next-word probabilities right after the prefix
     hypotheses: list[Hypothesis]
+    # A read (`CompletionEngine.read`): the recurrent states before the prefix's last word, one
+    # [layers, hidden] array per state input; with that word they resume the reading.
+    before_last: list[np.ndarray] | None = None
 
 
 @dataclass(eq=False)
 class _Job:
     prefix: Sequence[int]
-    decoder: Decoder
+    decoder: Decoder | None  # None: a read, answered once the prefix is read
     future: asyncio.Future
     loop: asyncio.AbstractEventLoop
+    initial: list[np.ndarray] | None = None  # a read's starting states, each [layers, hidden]; None: zeros
     enqueued: float = field(default_factory=time.perf_counter)
     cancelled: bool = False
     states: list[np.ndarray] = field(default_factory=list)  # each [layers, live, hidden]
@@ -52,6 +56,10 @@ class _Job:
 
     def answer(self, result: Completed | Exception) -> None:
         self.loop.call_soon_threadsafe(_settle, self.future, result)
+
+    @property
+    def width(self) -> int:
+        return self.decoder.width if self.decoder is not None else 1
 
 
 @dataclass(eq=False)
@@ -75,6 +83,10 @@ class _Carried:
         for job, count in zip(self.jobs, self.counts, strict=True):
             job.states = [state[:, start : start + count, :] for state in host]
             start += count
+
+
+# What a caller submits: the prefix, its decoder (None for a read) and a read's starting states.
+_Work = tuple[Sequence[int], Decoder | None, list[np.ndarray] | None]
 
 
 def _settle(future: asyncio.Future, result: Completed | Exception) -> None:
@@ -103,6 +115,7 @@ class CompletionEngine:
         missing = {LOGITS, *self._state_outputs} - {o.name for o in session.get_outputs()}
         if not self._state_inputs or missing:
             raise ValueError(f"step model lacks recurrent state inputs/outputs ({sorted(missing)})")
+        self.state_count = len(self._state_inputs)  # h, or h and c
         self._num_layers = num_layers
         self._hidden_size = hidden_size
         self.max_batch_size = max_batch_size
@@ -123,11 +136,23 @@ class CompletionEngine:
 
     async def complete(self, prefixes: Sequence[Sequence[int]], decoder: Callable[[], Decoder]) -> list[Completed]:
         """Complete every prefix (each with a fresh decoder); answers in order."""
+        return await self._submit([(prefix, decoder(), None) for prefix in prefixes])
+
+    async def read(self, prefix: Sequence[int], initial: list[np.ndarray] | None) -> Completed:
+        """Read a prefix from the given states (zeros if None): the next-word probabilities after it
+        and the states before its last word (`Completed.before_last`), from which a later read can
+        continue. Reads of equal length share one run."""
+        (result,) = await self._submit([(prefix, None, initial)])
+        return result
+
+    async def _submit(
+        self, work: list[tuple[Sequence[int], Decoder | None, list[np.ndarray] | None]]
+    ) -> list[Completed]:
         if not self._workers.running:
             raise RuntimeError("the completion engine is not started")
-        self.capacity.admit(len(prefixes))
+        self.capacity.admit(len(work))
         loop = asyncio.get_running_loop()
-        jobs = [_Job(prefix, decoder(), loop.create_future(), loop) for prefix in prefixes]
+        jobs = [_Job(prefix, decoder, loop.create_future(), loop, initial) for prefix, decoder, initial in work]
         for job in jobs:
             self._workers.inbox.put(job)
         try:
@@ -157,13 +182,17 @@ class CompletionEngine:
                     waiting.append(polled)
             active = [job for job in active if not job.cancelled]
             admitted: list[_Job] = []
-            live = sum(len(job.decoder.live) for job in active)
-            while waiting and (live + waiting[0].decoder.width <= self.max_batch_size or not (active or admitted)):
+            live = sum(job.width for job in active)
+            while waiting and (live + waiting[0].width <= self.max_batch_size or not (active or admitted)):
                 job = waiting.popleft()
                 if not job.cancelled:
                     admitted.append(job)
-                    live += job.decoder.width
+                    live += job.width
             try:
+                reads = [job for job in admitted if job.decoder is None]
+                if reads:
+                    self._read(reads)
+                admitted = [job for job in admitted if job.decoder is not None]
                 if admitted:
                     self._read_prefixes(admitted)
                     active += admitted
@@ -178,6 +207,7 @@ class CompletionEngine:
                 continue
             still = []
             for job in active:
+                assert job.decoder is not None
                 if job.decoder.done:
                     assert job.first is not None
                     job.answer(Completed(job.first, job.decoder.results()))
@@ -222,6 +252,32 @@ class CompletionEngine:
                 job.first = softmax(last[row])
                 parents = job.decoder.step(last[row : row + 1])
                 job.states = [state[:, [row] * len(parents), :] for state in host]
+
+    def _read(self, jobs: list[_Job]) -> None:
+        """Reads of equal length in one run up to their last word, then that word for all of them:
+        the states in between are what `before_last` returns."""
+        by_length: dict[int, list[_Job]] = defaultdict(list)
+        for job in jobs:
+            by_length[len(job.prefix)].append(job)
+        now = time.perf_counter()
+        for group in by_length.values():
+            states = [
+                np.stack([job.initial[k] if job.initial is not None else self._zeros() for job in group], axis=1)
+                for k in range(len(self._state_inputs))
+            ]
+            queued = [now - job.enqueued for job in group]
+            if len(group[0].prefix) > 1:
+                ids = np.array([job.prefix[:-1] for job in group], dtype=np.int64)
+                _, ort_states = self._run(ids, states, queued)
+                states, queued = [state.numpy() for state in ort_states], []
+            last = np.array([[job.prefix[-1]] for job in group], dtype=np.int64)
+            logits, _ = self._run(last, states, queued)
+            for row, job in enumerate(group):
+                before_last = [np.ascontiguousarray(state[:, row, :]) for state in states]
+                job.answer(Completed(softmax(logits[row, -1]), [], before_last))
+
+    def _zeros(self) -> np.ndarray:
+        return np.zeros((self._num_layers, self._hidden_size), dtype=np.float32)
 
     def _step(self, jobs: list[_Job]) -> None:
         """One word for every live hypothesis of every job, as one batch."""

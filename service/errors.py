@@ -30,6 +30,12 @@ class InvalidInput(ServiceError):
     error_type = "invalid_input"
 
 
+class InvalidState(InvalidInput):
+    """A continuation token this service did not issue (tampered, truncated, another key)."""
+
+    error_type = "invalid_state"
+
+
 class MalformedRequest(ServiceError):
     """The body's framing is broken (e.g. binary tensor lengths), before its content is read."""
 
@@ -40,6 +46,13 @@ class MalformedRequest(ServiceError):
 class ModelNotFound(ServiceError):
     status_code = 404
     error_type = "model_not_found"
+
+
+class StaleState(ServiceError):
+    """A genuine continuation token that this model version cannot resume (another version)."""
+
+    status_code = 409
+    error_type = "stale_state"
 
 
 class Overloaded(ServiceError):

@@ -69,23 +69,33 @@ class QueryRules:
             raise InvalidInput(f"{where}: at least one text is required")
         if len(texts) > self._max_inputs:
             raise InvalidInput(f"{where}: {len(texts)} texts exceed the limit of {self._max_inputs}")
-        max_chars = self._max_chars
         for index, text in enumerate(texts):
-            # isspace() stops at the first visible character and isascii() reads a flag: the
-            # common text costs a few hundred nanoseconds here.
-            if len(text) > max_chars:
-                raise InvalidInput(f"{where}[{index}]: {len(text)} characters exceed the limit of {max_chars}")
-            if not text or text.isspace() or "\x00" in text:
-                raise InvalidInput(f"{where}[{index}]: {TEXT_RULE}")
-            if not text.isascii():
-                try:
-                    text.encode("utf-8")
-                except UnicodeEncodeError:  # a lone surrogate from a JSON `\ud800` escape
-                    raise InvalidInput(f"{where}[{index}]: not valid Unicode (a lone surrogate)") from None
+            self.check_text(text, f"{where}[{index}]")
+
+    def check_text(self, text: str, where: str, blank_ok: bool = False) -> None:
+        """One text's rules; `blank_ok` where an empty or blank text means something (`/suggest`)."""
+        if len(text) > self._max_chars:
+            raise InvalidInput(f"{where}: {len(text)} characters exceed the limit of {self._max_chars}")
+        # isspace() stops at the first visible character and isascii() reads a flag: the common text
+        # costs a few hundred nanoseconds here.
+        if "\x00" in text or (not blank_ok and (not text or text.isspace())):
+            raise InvalidInput(f"{where}: {TEXT_RULE}")
+        if not text.isascii():
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:  # a lone surrogate from a JSON `\ud800` escape
+                raise InvalidInput(f"{where}: not valid Unicode (a lone surrogate)") from None
 
     def check_params(self, params: PredictParams, where: str = "params") -> None:
-        if params.top_k is not None and params.top_k > self._max_top_k:
-            raise InvalidInput(f"{where}.top_k: at most {self._max_top_k}")
+        self.check_top_k(params.top_k, f"{where}.top_k")
+
+    def check_top_k(self, top_k: int | None, where: str = "top_k") -> None:
+        if top_k is not None and top_k > self._max_top_k:
+            raise InvalidInput(f"{where}: at most {self._max_top_k}")
+
+    @property
+    def max_tokens(self) -> int:
+        return self._max_tokens
 
     def check(self, query: Query, params_at: str = "params") -> None:
         """Everything that does not need the model; `params_at` names the parameters as the

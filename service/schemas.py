@@ -132,6 +132,31 @@ class NextWordOutput(BaseModel):
     truncated: bool = False
 
 
+class SuggestRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(pattern=NAME_PATTERN, description="a next-word model with a step model")
+    version: str | None = Field(default=None, pattern=NAME_PATTERN, description="default: newest")
+    text: str = Field(
+        description="the text typed since the answer whose `state` is sent (may be empty or a space); "
+        "without `state`, the whole text (empty: the words a text starts with)"
+    )
+    state: str | None = Field(default=None, description="the `state` of the previous answer, to continue from it")
+    top_k: int = Field(default=5, ge=1, le=1000, description="suggestions")
+
+
+class SuggestResponse(BaseModel):
+    model: str
+    version: str
+    next: list[ScoredToken] = Field(
+        description="the likeliest next words; while a word is being typed (`pending`), the likeliest words "
+        "that start with it"
+    )
+    pending: str = Field(description="the word being typed: read once a space ends it")
+    read: int = Field(description="tokens this request read (its cost)")
+    state: str = Field(description="send it back with the next text typed; signed, opaque, a few kilobytes")
+
+
 class PredictResponse(BaseModel):
     model: str
     version: str
@@ -159,6 +184,7 @@ ERROR_RESPONSES: dict[int | str, dict] = {
         400: "the body is not a JSON object",
         401: "a valid API key is required",
         404: "unknown model or version",
+        409: "the continuation `state` belongs to another model version: resend the whole text",
         413: "the body is too large",
         422: "invalid fields or limits exceeded",
         500: "inference failed for the batch holding this request",

@@ -22,9 +22,10 @@ from rnnserve_bundle.layout import BundleRef
 from rnnserve_bundle.tensors import pad_batch, softmax
 from service.batcher import DynamicBatcher, RunFn
 from service.completion import Completed, CompletionEngine
+from service.continuation import ContinuationKeys, ModelIdentity, fingerprint
 from service.decoding import Decoder
-from service.errors import DeadlineExceeded, ServiceError
-from service.heads import Head, head_for
+from service.errors import DeadlineExceeded, InvalidInput, ServiceError
+from service.heads import Head, NextWordHead, head_for
 from service.metrics import Metrics
 from service.postprocess import Output
 from service.query import Query, QueryRules
@@ -77,8 +78,11 @@ class ServedModel:
             name=self.name,
         )
         self.completion: CompletionEngine | None = None
+        self.identity: ModelIdentity | None = None  # for continuation tokens: the step model's weights
         if not config.task.is_classifier and (directory / STEP_MODEL_FILE).exists():
             architecture = config.architecture
+            step_bytes = (directory / STEP_MODEL_FILE).read_bytes()
+            self.identity = ModelIdentity(self.name, self.version, fingerprint(step_bytes))
             self.completion = CompletionEngine(
                 create_session(
                     directory / STEP_MODEL_FILE, providers, threads, allow_spinning=settings.ort_allow_spinning
@@ -159,6 +163,26 @@ class ServedModel:
         """KServe v2 output tensors for the texts, counted like `predict`."""
         return await self._answer(query, rules, self.head.infer)
 
+    async def suggest(
+        self, text: str, state: str | None, top_k: int, keys: ContinuationKeys, max_tokens: int
+    ) -> tuple[Output, str]:
+        """`POST /suggest`: next words as the text is typed, resuming from a continuation token."""
+        head, identity = self.head, self.identity
+        if not isinstance(head, NextWordHead) or identity is None or self.completion is None:
+            raise InvalidInput(f"model {self.name!r}: suggestions need a next-word model with a step model")
+        try:
+            resume = None
+            if state is not None:
+                architecture = self.config.architecture
+                shape = (architecture.num_layers, architecture.hidden_size)
+                resume = keys.open(state, identity, [shape] * self.completion.state_count)
+            output, continuation = await head.suggest(text, resume, top_k, max_tokens, self)
+        except ServiceError as error:
+            self.observer.request_done(error.error_type, 0)
+            raise
+        self.observer.request_done("ok", 1)
+        return output, keys.seal(identity, continuation)
+
     async def _answer(self, query: Query, rules: QueryRules, head: HeadCall[T]) -> T:
         try:
             encoded = rules.encode(query, self)
@@ -182,6 +206,14 @@ class ServedModel:
         try:
             async with asyncio.timeout(self._timeout_s):
                 return await self.completion.complete(prefixes, decoder)
+        except TimeoutError:
+            raise DeadlineExceeded(f"no answer within {self._timeout_s:g} s; retry later") from None
+
+    async def read(self, prefix: Sequence[int], initial: list[np.ndarray] | None) -> Completed:
+        assert self.completion is not None  # the head checked
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                return await self.completion.read(prefix, initial)
         except TimeoutError:
             raise DeadlineExceeded(f"no answer within {self._timeout_s:g} s; retry later") from None
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     auth_health: bool = Field(False, description="require a key on health routes too")
     auth_metrics: bool = Field(False, description="require a key on /metrics too")
     cors_origins: str = Field("", description="comma-separated allowed origins; empty: CORS off")
+    continuation_secrets: SecretStr = Field(
+        SecretStr(""),
+        description="comma-separated keys that sign `POST /suggest` continuation tokens, the same on every "
+        "replica (the first signs, all verify: rotation); empty: a key made at start-up, valid on this process only",
+    )
 
     def api_key_list(self) -> list[str]:
         keys = [k.strip() for k in self.api_keys.split(",") if k.strip()]

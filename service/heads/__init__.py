@@ -8,7 +8,7 @@ from service.heads.base import Head, Runner
 from service.heads.classifier import ClassifierHead
 from service.heads.next_word import DEFAULT_NEXT_WORDS, NextWordHead
 
-__all__ = ["DEFAULT_NEXT_WORDS", "Head", "Runner", "head_for"]
+__all__ = ["DEFAULT_NEXT_WORDS", "Head", "NextWordHead", "Runner", "head_for"]
 
 
 def head_for(config: BundleConfig, encoder: TextEncoder, can_complete: bool, name: str) -> Head:

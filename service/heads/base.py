@@ -27,6 +27,11 @@ class Runner(Protocol):
         """Completions on `step.onnx`, through the completion engine."""
         ...
 
+    async def read(self, prefix: Sequence[int], initial: list[np.ndarray] | None) -> Completed:
+        """`step.onnx` reads a prefix from given states: next-word probabilities and the states
+        before its last word (`Completed.before_last`)."""
+        ...
+
 
 class Head(Protocol):
     output_names: frozenset[str]  # the v2 output tensors, as `metadata` lists them

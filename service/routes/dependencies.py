@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
+from service.continuation import ContinuationKeys
 from service.metrics import Metrics
 from service.query import QueryRules
 from service.repository import ModelRepository
@@ -22,6 +23,7 @@ class Serving:
     metrics: Metrics
     settings: Settings
     rules: QueryRules
+    continuations: ContinuationKeys
 
 
 async def serving(request: Request) -> Serving:
