@@ -26,6 +26,7 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY rnnserve_bundle ./rnnserve_bundle
 COPY service ./service
+COPY rnnserve_cli ./rnnserve_cli
 RUN python3 -m venv /opt/venv \
     && /opt/venv/bin/pip install --no-cache-dir --no-compile ".[${RUNTIME}]" \
     && find /opt/venv -name '__pycache__' -prune -exec rm -rf {} + \

@@ -7,7 +7,7 @@ PORT ?= 8000
 RUNTIME ?= cpu
 BIN := $(VENV)/bin
 
-.PHONY: serve test fuzz lint lint-deploy install install-dev clean image image-cpu stack-up stack-down
+.PHONY: serve test browser fuzz lint lint-deploy install install-dev clean image image-cpu stack-up stack-down
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,11 +26,11 @@ install: $(VENV)/.installed-$(RUNTIME)
 install-dev: $(VENV)/.installed-dev
 
 serve: install
-	RNNSERVE_HOST=$(HOST) RNNSERVE_PORT=$(PORT) $(BIN)/python -m service
+	RNNSERVE_HOST=$(HOST) RNNSERVE_PORT=$(PORT) RNNSERVE_PLAYGROUND=$${RNNSERVE_PLAYGROUND:-true} $(BIN)/python -m service
 
 lint: install-dev lint-deploy
-	$(BIN)/ruff check service rnnserve_bundle training tests benchmarks rnnserve_client examples
-	$(BIN)/ruff format --check service rnnserve_bundle training tests benchmarks rnnserve_client examples
+	$(BIN)/ruff check service rnnserve_bundle training tests benchmarks rnnserve_client rnnserve_cli examples
+	$(BIN)/ruff format --check service rnnserve_bundle training tests benchmarks rnnserve_client rnnserve_cli examples
 
 # Static checks of the deployment files (no Docker engine needed). The compose client comes from
 # Debian's docker-compose package when it can be installed; otherwise that one check is skipped.
@@ -46,7 +46,16 @@ lint-deploy: install-dev
 		docker-compose -f docker/compose.yaml --profile gpu --profile cpu config -q && echo "compose file: valid"; \
 	else echo "compose file: not checked (no docker-compose client could be installed)"; fi
 
-test: lint
+# The playground's browser test needs Debian's chromium and its driver: installed here when the
+# machine allows it; otherwise that test skips and says why.
+browser:
+	@if ! command -v chromedriver >/dev/null && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 || \
+		{ apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium chromium-driver >/dev/null 2>&1; } || true; fi
+	@command -v chromedriver >/dev/null && echo "browser tests: chromium $$(chromium --version 2>/dev/null | cut -d' ' -f2)" \
+		|| echo "browser tests: skipped (no chromium and chromedriver could be installed)"
+
+test: lint browser
 	$(BIN)/python -m pytest -q
 
 # The long, random schema fuzz (make test runs a fixed set): FUZZ_EXAMPLES per operation. A

@@ -18,7 +18,7 @@ from service.middleware import BodyLimitMiddleware, ObservabilityMiddleware
 from service.openapi import install_openapi
 from service.query import QueryRules
 from service.repository import ModelRepository
-from service.routes import health, kserve, metrics, predict, reload, suggest
+from service.routes import health, kserve, metrics, playground, predict, reload, suggest
 from service.routes.dependencies import Serving
 from service.schemas import V2_ERROR_RESPONSES
 from service.security import require_api_key, require_api_key_for_health, require_api_key_for_metrics
@@ -67,6 +67,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(kserve.router, dependencies=[Depends(require_api_key)], responses=V2_ERROR_RESPONSES)
     app.include_router(health.router, dependencies=[Depends(require_api_key_for_health)])
     app.include_router(metrics.router, dependencies=[Depends(require_api_key_for_metrics)])
+    if settings.playground:  # the page itself is public; its calls carry the key the user enters
+        app.include_router(playground.router())
     # Added last runs first: observability → body limit → CORS → routes.
     origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
     if origins:

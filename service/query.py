@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from service.continuation import MAX_TOKEN_CHARS
 from service.errors import InvalidInput
 from service.schemas import PredictParams, PredictRequest
 from service.settings import Settings
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
 # document; checked here with `str` methods (a backtracking regex is quadratic on long texts).
 TEXT_PATTERN = r"^[^\x00]*[^\s\x00][^\x00]*$"
 TEXT_RULE = "a text must hold a visible character and no NUL characters"
+TYPED_PATTERN = r"^[^\x00]*$"  # `/suggest`: typed text may be blank, never NUL
+STATE_PATTERN = r"^[A-Za-z0-9_-]+$"  # a continuation token is base64url
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +119,7 @@ class QueryRules:
 
 
 def document_limits(document: dict, settings: Settings) -> None:
-    """State the configured limits in the OpenAPI document of `/predict`."""
+    """State the configured limits in the OpenAPI document of `/predict` and `/suggest`."""
     schemas = document.get("components", {}).get("schemas", {})
     inputs = schemas.get("PredictRequest", {}).get("properties", {}).get("inputs", {})
     if inputs:
@@ -129,3 +132,10 @@ def document_limits(document: dict, settings: Settings) -> None:
     for option in top_k.get("anyOf", [top_k]):
         if option.get("type") == "integer":
             option["maximum"] = settings.max_top_k
+    suggest = schemas.get("SuggestRequest", {}).get("properties", {})
+    if suggest:
+        suggest["text"].update(maxLength=settings.max_chars_per_input, pattern=TYPED_PATTERN)
+        suggest["top_k"]["maximum"] = settings.max_top_k
+        for option in suggest["state"].get("anyOf", []):
+            if option.get("type") == "string":
+                option.update(pattern=STATE_PATTERN, maxLength=MAX_TOKEN_CHARS)

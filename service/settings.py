@@ -59,6 +59,7 @@ class Settings(BaseSettings):
         return keys
 
     access_log: bool = Field(False, description="uvicorn's own access log (the service logs requests itself)")
+    playground: bool = Field(False, description="GET /playground: a page to try the models (make serve turns it on)")
     echo_route: bool = Field(False, description="POST /echo: /predict's stack without a model (benchmarks)")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "text"] = "json"

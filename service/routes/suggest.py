@@ -23,9 +23,9 @@ async def suggest(
     request: SuggestRequest, serving: Annotated[dependencies.Serving, Depends(dependencies.serving)]
 ) -> Response:
     rules = serving.rules
-    rules.check_text(request.text, "text", blank_ok=True)  # nothing typed yet: the first words
-    rules.check_top_k(request.top_k)
     with serving.repository.lease(request.model, request.version) as (model,):
+        rules.check_text(request.text, "text", blank_ok=True)  # nothing typed yet: the first words
+        rules.check_top_k(request.top_k)
         output, state = await model.suggest(
             request.text, request.state, request.top_k, serving.continuations, rules.max_tokens
         )
