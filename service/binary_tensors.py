@@ -11,7 +11,7 @@ unclaimed) are the client's malformed request: 400, found before anything is dec
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -40,24 +40,15 @@ def split_body(body: bytes, header_length: str) -> tuple[bytes, memoryview]:
     return body[:length], memoryview(body)[length:]
 
 
-def take_chunks(sizes: Sequence[int | None], binary: memoryview) -> list[memoryview | None]:
-    """Cut the binary section into each tensor's bytes (None: the tensor's data is in the JSON)."""
-    chunks: list[memoryview | None] = []
-    offset = 0
-    for index, size in enumerate(sizes):
-        if size is None:
-            chunks.append(None)
-            continue
-        size = _length(size, f"inputs[{index}].parameters.{BINARY_SIZE}")
-        if offset + size > len(binary):
-            raise MalformedRequest(
-                f"inputs[{index}].parameters.{BINARY_SIZE} is {size}, but only {len(binary) - offset} bytes remain"
-            )
-        chunks.append(binary[offset : offset + size])
-        offset += size
-    if offset != len(binary):
-        raise MalformedRequest(f"{len(binary) - offset} bytes of binary data follow the tensors that claim theirs")
-    return chunks
+def take_chunk(size: Any, binary: memoryview, where: str) -> memoryview | None:
+    """The input tensor's bytes: the whole binary section, which its `binary_data_size` must claim
+    exactly (None: the tensor's data is in the JSON, and no bytes may follow)."""
+    claimed = 0 if size is None else _length(size, f"{where}: {BINARY_SIZE}")
+    if claimed > len(binary):
+        raise MalformedRequest(f"{where}: {BINARY_SIZE} is {claimed}, but only {len(binary)} bytes remain")
+    if claimed < len(binary):
+        raise MalformedRequest(f"{len(binary) - claimed} bytes of binary data follow the tensors that claim theirs")
+    return None if size is None else binary
 
 
 def decode_strings(chunk: memoryview, limit: int, where: str) -> list[str]:

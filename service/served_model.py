@@ -79,6 +79,7 @@ class ServedModel:
         )
         self.completion: CompletionEngine | None = None
         self.identity: ModelIdentity | None = None  # for continuation tokens: the step model's weights
+        self._state_shapes: list[tuple[int, int]] = []  # a token's states: [layers, hidden] each
         if not config.task.is_classifier and (directory / STEP_MODEL_FILE).exists():
             architecture = config.architecture
             step_bytes = (directory / STEP_MODEL_FILE).read_bytes()
@@ -94,6 +95,7 @@ class ServedModel:
                 observer=self.observer,
                 name=self.name,
             )
+            self._state_shapes = [(architecture.num_layers, architecture.hidden_size)] * self.completion.state_count
         self.head: Head = head_for(config, self.encoder, self.completion is not None, self.name)
         self._leases = 0
         self._drained: asyncio.Event | None = None
@@ -157,63 +159,56 @@ class ServedModel:
 
     async def predict(self, query: Query, rules: QueryRules) -> list[Output]:
         """One `/predict` answer per text, in order; the outcome is counted by model and status."""
-        return await self._answer(query, rules, self.head.predict)
+        return await self._counted(self._answer(query, rules, self.head.predict), len(query.texts))
 
     async def infer(self, query: Query, rules: QueryRules) -> list[dict]:
         """KServe v2 output tensors for the texts, counted like `predict`."""
-        return await self._answer(query, rules, self.head.infer)
+        return await self._counted(self._answer(query, rules, self.head.infer), len(query.texts))
 
     async def suggest(
         self, text: str, state: str | None, top_k: int, keys: ContinuationKeys, max_tokens: int
     ) -> tuple[Output, str]:
-        """`POST /suggest`: next words as the text is typed, resuming from a continuation token."""
+        """`POST /suggest`: next words as the text is typed, resuming from a continuation token;
+        counted like `predict`."""
         head, identity = self.head, self.identity
-        if not isinstance(head, NextWordHead) or identity is None or self.completion is None:
+        if not isinstance(head, NextWordHead) or identity is None:
             raise InvalidInput(f"model {self.name!r}: suggestions need a next-word model with a step model")
-        try:
-            resume = None
-            if state is not None:
-                architecture = self.config.architecture
-                shape = (architecture.num_layers, architecture.hidden_size)
-                resume = keys.open(state, identity, [shape] * self.completion.state_count)
+
+        async def answer() -> tuple[Output, str]:
+            resume = keys.open(state, identity, self._state_shapes) if state is not None else None
             output, continuation = await head.suggest(text, resume, top_k, max_tokens, self)
-        except ServiceError as error:
-            self.observer.request_done(error.error_type, 0)
-            raise
-        self.observer.request_done("ok", 1)
-        return output, keys.seal(identity, continuation)
+            return output, keys.seal(identity, continuation)
+
+        return await self._counted(answer(), 1)
 
     async def _answer(self, query: Query, rules: QueryRules, head: HeadCall[T]) -> T:
+        return await head(rules.encode(query, self), query.params, self)
+
+    async def _counted(self, work: Awaitable[T], texts: int) -> T:
         try:
-            encoded = rules.encode(query, self)
-            result = await head(encoded, query.params, self)
+            result = await work
         except ServiceError as error:
             self.observer.request_done(error.error_type, 0)
             raise
-        self.observer.request_done("ok", len(query.texts))
+        self.observer.request_done("ok", texts)
         return result
 
     async def batch(self, sequences: Sequence[Sequence[int]]) -> list[np.ndarray]:
-        try:
-            # Past the deadline the request's queued inputs are withdrawn, never computed.
-            async with asyncio.timeout(self._timeout_s):
-                return await self.batcher.submit(sequences)
-        except TimeoutError:
-            raise DeadlineExceeded(f"no answer within {self._timeout_s:g} s; retry later") from None
+        # Past the deadline the request's queued inputs are withdrawn, never computed.
+        return await self._by_deadline(self.batcher.submit(sequences))
 
     async def complete(self, prefixes: Sequence[Sequence[int]], decoder: Callable[[], Decoder]) -> list[Completed]:
         assert self.completion is not None  # the head checked
-        try:
-            async with asyncio.timeout(self._timeout_s):
-                return await self.completion.complete(prefixes, decoder)
-        except TimeoutError:
-            raise DeadlineExceeded(f"no answer within {self._timeout_s:g} s; retry later") from None
+        return await self._by_deadline(self.completion.complete(prefixes, decoder))
 
     async def read(self, prefix: Sequence[int], initial: list[np.ndarray] | None) -> Completed:
         assert self.completion is not None  # the head checked
+        return await self._by_deadline(self.completion.read(prefix, initial))
+
+    async def _by_deadline(self, work: Awaitable[T]) -> T:
         try:
             async with asyncio.timeout(self._timeout_s):
-                return await self.completion.read(prefix, initial)
+                return await work
         except TimeoutError:
             raise DeadlineExceeded(f"no answer within {self._timeout_s:g} s; retry later") from None
 

@@ -80,22 +80,19 @@ def _texts(request: InferRequest, binary: memoryview | None) -> list[str]:
     size = (tensor.parameters or {}).get(BINARY_SIZE)
     if size is not None and binary is None:
         raise MalformedRequest(f"{where}: {BINARY_SIZE} is set, but the request has no Inference-Header-Content-Length")
-    if binary is not None:
-        (chunk,) = binary_tensors.take_chunks([size], binary)
-        if chunk is not None:
-            if tensor.data is not None:
-                raise InvalidInput(f"{where}: give data or {BINARY_SIZE}, not both")
-            data: list[Any] = binary_tensors.decode_strings(chunk, math.prod(shape), where)
-            if len(data) != math.prod(shape):
-                raise InvalidInput(f"{where}: {len(data)} elements do not fill shape {shape}")
-            return data
-    if tensor.data is None:
+    chunk = binary_tensors.take_chunk(size, binary, where) if binary is not None else None
+    if chunk is not None:
+        if tensor.data is not None:
+            raise InvalidInput(f"{where}: give data or {BINARY_SIZE}, not both")
+        data: list[Any] = binary_tensors.decode_strings(chunk, math.prod(shape), where)
+    elif tensor.data is None:
         raise InvalidInput(f"{where}: data is required (or {BINARY_SIZE} with the binary extension)")
-    data = [x for row in tensor.data for x in (row if isinstance(row, list) else [row])]
+    else:
+        data = [x for row in tensor.data for x in (row if isinstance(row, list) else [row])]
+        if not all(isinstance(x, str) for x in data):
+            raise InvalidInput(f"{where}: every element must be a string")
     if len(data) != math.prod(shape):
         raise InvalidInput(f"{where}: {len(data)} elements do not fill shape {shape}")
-    if not all(isinstance(x, str) for x in data):
-        raise InvalidInput(f"{where}: every element must be a string")
     return data
 
 
@@ -127,12 +124,11 @@ async def _parse(http_request: Request) -> tuple[InferRequest, memoryview | None
         raise InvalidInput(f"{where}: {first['msg']}") from None
 
 
-def _respond(body: dict, request: InferRequest, tensors: list[dict]) -> Response:
-    """JSON tensors, or the binary extension for the outputs that ask for it."""
-    wanted = {o.name: o.parameters for o in request.outputs or ()}
+def _respond(body: dict, tensors: list[dict], binary: set[str]) -> Response:
+    """JSON tensors, or the binary extension for the outputs named in `binary`."""
     chunks = []
     for tensor in tensors:
-        if binary_tensors.wants_binary(request.parameters, wanted.get(tensor["name"])):
+        if tensor["name"] in binary:
             chunk = binary_tensors.encode(tensor["datatype"], tensor.pop("data"))
             tensor["parameters"] = {BINARY_SIZE: len(chunk)}
             chunks.append(chunk)
@@ -195,17 +191,20 @@ async def infer(
         request, binary = await _parse(http_request)
         query = _query(model.name, model.version, request, binary)
         serving.rules.check(query, params_at="parameters")
-        wanted = {o.name for o in request.outputs or ()}
-        unknown = wanted - model.head.output_names
+        wanted = {o.name: o.parameters for o in request.outputs or ()}
+        unknown = wanted.keys() - model.head.output_names
         if unknown:
             raise InvalidInput(f"unknown outputs: {', '.join(sorted(unknown))}")
-        for output in request.outputs or ():
-            binary_tensors.wants_binary(request.parameters, output.parameters)  # a bad flag fails before inference
-        binary_tensors.wants_binary(request.parameters, None)
+        # Decided (and the flags checked) before inference: a bad flag costs no model run.
+        binary = {
+            name
+            for name in wanted or model.head.output_names
+            if binary_tensors.wants_binary(request.parameters, wanted.get(name))
+        }
         tensors = await model.infer(query, serving.rules)
     if wanted:
         tensors = [t for t in tensors if t["name"] in wanted]
     body: dict = {"model_name": model.name, "model_version": model.version}
     if request.id is not None:
         body["id"] = request.id
-    return _respond(body, request, tensors)
+    return _respond(body, tensors, binary)
