@@ -44,10 +44,12 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     RNNSERVE_MODEL_REPOSITORY=/models \
     RNNSERVE_HOST=0.0.0.0 \
-    RNNSERVE_PORT=8000
+    RNNSERVE_PORT=8000 \
+    RNNSERVE_GRPC_PORT=8001
 USER 10001:10001
 WORKDIR /home
-EXPOSE 8000
+# HTTP (REST, KServe v2 REST, /metrics) and KServe v2 gRPC.
+EXPOSE 8000 8001
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
     CMD ["python3", "-m", "service.healthcheck"]
 # tini forwards SIGTERM to uvicorn, which stops accepting, finishes in-flight requests and exits.

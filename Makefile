@@ -7,7 +7,7 @@ PORT ?= 8000
 RUNTIME ?= cpu
 BIN := $(VENV)/bin
 
-.PHONY: serve test browser fuzz lint lint-deploy install install-dev clean image image-cpu stack-up stack-down
+.PHONY: serve test browser fuzz protos lint lint-deploy install install-dev clean image image-cpu stack-up stack-down
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,12 @@ test: lint browser
 FUZZ_EXAMPLES ?= 500
 fuzz: install-dev
 	RNNSERVE_FUZZ_RANDOM=1 RNNSERVE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q tests/test_fuzz.py
+
+# The KServe v2 gRPC modules, from service/protos/grpc_predict_v2.proto (committed; a test checks
+# they are current).
+protos: install-dev
+	$(BIN)/python -m grpc_tools.protoc -I . --python_out=. --pyi_out=. \
+		service/protos/grpc_predict_v2.proto
 
 image:
 	docker build -t rnnserve:gpu .

@@ -16,6 +16,7 @@ SERVE_FLAGS = {
     # flag: (setting's environment variable, help)
     "--host": ("RNNSERVE_HOST", "address to listen on (default 127.0.0.1)"),
     "--port": ("RNNSERVE_PORT", "HTTP port (default 8000)"),
+    "--grpc-port": ("RNNSERVE_GRPC_PORT", "KServe v2 gRPC port (default 8001; 0: no gRPC)"),
     "--models": ("RNNSERVE_MODEL_REPOSITORY", "directory of <name>/<version>/ bundles (default models)"),
     "--api-keys": ("RNNSERVE_API_KEYS", "comma-separated API keys (default: none, no authentication)"),
     "--log-level": ("RNNSERVE_LOG_LEVEL", "debug, info, warning or error"),

@@ -19,9 +19,9 @@ from service.openapi import install_openapi
 from service.query import QueryRules
 from service.repository import ModelRepository
 from service.routes import health, kserve, metrics, playground, predict, reload, suggest
-from service.routes.dependencies import Serving
 from service.schemas import V2_ERROR_RESPONSES
 from service.security import require_api_key, require_api_key_for_health, require_api_key_for_metrics
+from service.serving import Serving
 from service.settings import Settings
 
 log = logging.getLogger("service")
@@ -37,7 +37,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         repository.load_all()
         repository.start()
         keys = ContinuationKeys.from_setting(settings.continuation_secrets.get_secret_value())
-        app.state.serving = Serving(repository, app_metrics, settings, QueryRules(settings), keys)
+        serving = app.state.serving = Serving(repository, app_metrics, settings, QueryRules(settings), keys)
+        grpc = None
+        if settings.grpc_port:
+            # Imported only to serve: its generated messages register `inference.*` in protobuf's
+            # default pool, where another copy of the definition (tritonclient's, in a process
+            # that embeds the app) would clash with it.
+            from service import grpc_server
+
+            grpc = await grpc_server.start(serving, app.state.api_keys)
         # Everything alive now (frameworks, models, vocabularies) lives as long as the process: kept
         # out of the collector's full passes, which otherwise rescan it under load (pauses of
         # 44-59 ms, about a tenth of the event loop's time at 128 connections; see BENCHMARKS.md).
@@ -53,6 +61,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             if watcher is not None:
                 watcher.cancel()
+            if grpc is not None:
+                await grpc_server.stop(grpc)
             await repository.close()
 
     app = FastAPI(title="rnnserve", version="0.1.0", lifespan=lifespan)

@@ -1,12 +1,15 @@
-"""Typed errors and the one place where they become HTTP responses.
+"""Typed errors and the one place where they become HTTP responses or gRPC statuses.
 
-Every error answer has the shape `{"error": {"type": ..., "message": ...}}`.
+Every HTTP error answer has the shape `{"error": {"type": ..., "message": ...}}` (KServe v2 routes:
+`{"error": message}`); a gRPC call ends with the status code standing for the HTTP status (as
+gRPC's own HTTP mapping pairs them) and the message as its details.
 """
 
 from __future__ import annotations
 
 import logging
 
+import grpc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -78,6 +81,22 @@ class DeadlineExceeded(ServiceError):
 class InferenceFailed(ServiceError):
     status_code = 500
     error_type = "inference_failed"
+
+
+GRPC_CODES = {
+    400: grpc.StatusCode.INVALID_ARGUMENT,
+    401: grpc.StatusCode.UNAUTHENTICATED,
+    404: grpc.StatusCode.NOT_FOUND,
+    409: grpc.StatusCode.FAILED_PRECONDITION,
+    413: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    422: grpc.StatusCode.INVALID_ARGUMENT,
+    503: grpc.StatusCode.UNAVAILABLE,
+    504: grpc.StatusCode.DEADLINE_EXCEEDED,
+}
+
+
+def grpc_code(error: ServiceError) -> grpc.StatusCode:
+    return GRPC_CODES.get(error.status_code, grpc.StatusCode.INTERNAL)
 
 
 def error_body(request: Request, error_type: str, message: str) -> dict:

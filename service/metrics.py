@@ -43,6 +43,19 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.grpc_requests = Counter(
+            "rnnserve_grpc_requests_total",
+            "gRPC calls by method and status code",
+            ["method", "code"],
+            registry=r,
+        )
+        self.grpc_latency = Histogram(
+            "rnnserve_grpc_request_duration_seconds",
+            "gRPC call latency by method",
+            ["method"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.inference_requests = Counter(
             "rnnserve_inference_requests_total",
             "Inference requests by model and outcome",

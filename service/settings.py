@@ -15,6 +15,7 @@ class Settings(BaseSettings):
     model_repository: Path = Field(Path("models"), description="directory of <name>/<version>/ bundles")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
+    grpc_port: int = Field(8001, ge=0, le=65535, description="KServe v2 gRPC on `host`; 0: no gRPC server")
 
     watch_interval_s: float = Field(0, ge=0, description="rescan the repository every N s; 0: only POST /reload")
 

@@ -109,10 +109,13 @@ class Server:
     def __init__(self, repository: Path, command: list[str] | None = None, port: int | None = None, **env: str) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.grpc_port = int(env.get("RNNSERVE_GRPC_PORT") or free_port())
+        self.grpc_target = f"127.0.0.1:{self.grpc_port}"
         environment = {
             **os.environ,
             "RNNSERVE_MODEL_REPOSITORY": str(repository),
             "RNNSERVE_PORT": str(self.port),
+            "RNNSERVE_GRPC_PORT": str(self.grpc_port),
             "RNNSERVE_HOST": "127.0.0.1",
             **env,
         }

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import zipfile
+from pathlib import Path
 
 import httpx
 import yaml
@@ -115,3 +117,36 @@ def test_image_holds_every_package_the_service_imports() -> None:
     for package in needed | {"rnnserve_cli"}:  # and the `rnnserve` console script's
         assert f"COPY {package} ./{package}" in dockerfile
         assert f"!{package}/" in allowed
+
+
+def test_every_deployment_exposes_http_and_grpc() -> None:
+    env = dockerfile_env()
+    ports = {env["RNNSERVE_PORT"], env["RNNSERVE_GRPC_PORT"]}
+    (exposed,) = re.findall(r"^EXPOSE (.+)$", (ROOT / "Dockerfile").read_text(), re.M)
+    assert set(exposed.split()) == ports
+    compose = yaml.safe_load((ROOT / "docker" / "compose.yaml").read_text())
+    for service in compose["services"].values():
+        if str(service.get("image", "")).startswith("rnnserve"):
+            assert {p.split(":")[-1] for p in service["ports"]} == ports
+    for doc in manifests():
+        if doc.get("kind") == "Deployment":
+            (container,) = doc["spec"]["template"]["spec"]["containers"]
+            named = {p["name"]: str(p["containerPort"]) for p in container["ports"]}
+            assert named == {"http": env["RNNSERVE_PORT"], "grpc": env["RNNSERVE_GRPC_PORT"]}
+        if doc.get("kind") == "Service":
+            assert {p["targetPort"] for p in doc["spec"]["ports"]} == {"http", "grpc"}
+
+
+def test_wheel_carries_the_files_the_service_reads(tmp_path: Path) -> None:
+    """The image installs the package (not the source tree): data files must be in the wheel."""
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), "."],
+        cwd=ROOT,
+        check=True,
+        timeout=300,
+    )
+    (wheel,) = tmp_path.glob("rnnserve-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    needed = [p for p in (ROOT / "service").rglob("*") if p.is_file() and p.suffix not in (".py", ".pyc")]
+    needed = [p.relative_to(ROOT).as_posix() for p in needed if "__pycache__" not in p.parts]
+    assert needed and set(needed) <= names, set(needed) - names

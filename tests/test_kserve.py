@@ -1,78 +1,139 @@
-"""KServe v2 / Open Inference Protocol, driven by the off-the-shelf Triton HTTP client."""
+"""KServe v2 / Open Inference Protocol, driven by the off-the-shelf Triton clients with their default
+settings: the same tests through `tritonclient.http` (REST, binary tensors) and `tritonclient.grpc`.
+REST's own wire format (JSON tensors, the binary extension's framing) is tested after them;
+gRPC's in tests/test_grpc.py."""
 
 from __future__ import annotations
 
 import json
 import struct
+from types import ModuleType
+from typing import Any
 from urllib.parse import urlparse
 
 import httpx
 import numpy as np
 import pytest
+import tritonclient.grpc as triton_grpc
 import tritonclient.http as triton
+from tritonclient.utils import InferenceServerException
 
 from tests.conftest import Server
 
 
-@pytest.fixture()
-def triton_client(server: Server) -> triton.InferenceServerClient:
-    return triton.InferenceServerClient(urlparse(server.url).netloc)
+class Triton:
+    """One of the two Triton clients, with what differs between them (how metadata comes back)."""
+
+    def __init__(self, module: ModuleType, server: Server) -> None:
+        self.module = module
+        self.is_grpc = module is triton_grpc
+        self.client = module.InferenceServerClient(server.grpc_target if self.is_grpc else urlparse(server.url).netloc)
+
+    def texts(self, texts: list[str]) -> Any:
+        tensor = self.module.InferInput("text", [len(texts)], "BYTES")
+        tensor.set_data_from_numpy(np.array(texts, dtype=object))  # each client's default encoding
+        return tensor
+
+    def outputs(self, *names: str) -> list:
+        return [self.module.InferRequestedOutput(name) for name in names]
+
+    def model_metadata(self, name: str) -> dict:
+        if self.is_grpc:
+            metadata = self.client.get_model_metadata(name, as_json=True)
+            for tensor in metadata["inputs"] + metadata["outputs"]:  # int64 as JSON strings
+                tensor["shape"] = [int(d) for d in tensor["shape"]]
+            return metadata
+        return self.client.get_model_metadata(name)
+
+    def response_id(self, result: Any) -> str:
+        return result.get_response().id if self.is_grpc else result.get_response()["id"]
 
 
-def texts_input(texts: list[str]) -> triton.InferInput:
-    tensor = triton.InferInput("text", [len(texts)], "BYTES")
-    tensor.set_data_from_numpy(np.array(texts, dtype=object), binary_data=False)
-    return tensor
+@pytest.fixture(params=[triton, triton_grpc], ids=["http", "grpc"])
+def client(request: pytest.FixtureRequest, server: Server) -> Triton:
+    return Triton(request.param, server)
 
 
-def outputs(*names: str) -> list[triton.InferRequestedOutput]:
-    return [triton.InferRequestedOutput(name, binary_data=False) for name in names]
+def labels(array: np.ndarray) -> list[str]:
+    return [x.decode() if isinstance(x, bytes) else x for x in array.ravel()]
 
 
-def test_health_and_metadata(triton_client: triton.InferenceServerClient) -> None:
-    assert triton_client.is_server_live() and triton_client.is_server_ready()
-    assert triton_client.is_model_ready("intent")
-    metadata = triton_client.get_model_metadata("intent")
-    assert metadata["versions"] == ["1"]
-    assert metadata["inputs"][0]["datatype"] == "BYTES"
-    assert {o["name"] for o in metadata["outputs"]} == {"label", "score", "probabilities"}
-    assert triton_client.get_server_metadata()["name"] == "rnnserve"
+def test_health_and_metadata(client: Triton) -> None:
+    c = client.client
+    assert c.is_server_live() and c.is_server_ready()
+    assert c.is_model_ready("intent") and c.is_model_ready("intent", "1")
+    assert not c.is_model_ready("absent")
+    metadata = client.model_metadata("intent")
+    assert metadata["versions"] == ["1"] and metadata["platform"] == "onnxruntime_onnx"
+    assert metadata["inputs"] == [{"name": "text", "datatype": "BYTES", "shape": [-1]}]
+    assert {o["name"]: o["shape"] for o in metadata["outputs"]} == {
+        "label": [-1],
+        "score": [-1],
+        "probabilities": [-1, 3],
+    }
+    server_metadata = c.get_server_metadata(**({"as_json": True} if client.is_grpc else {}))
+    assert server_metadata["name"] == "rnnserve"
 
 
-def test_classifier_infer(triton_client: triton.InferenceServerClient) -> None:
-    result = triton_client.infer(
-        "intent",
-        [texts_input(["play some jazz", "will it rain in tokyo"])],
-        outputs=outputs("label", "score", "probabilities"),
-        request_id="r-1",
-    )
-    assert [x.decode() if isinstance(x, bytes) else x for x in result.as_numpy("label")] == [
-        "music",
-        "weather",
-    ]
+def test_classifier_infer(client: Triton) -> None:
+    texts = ["play some jazz", "will it rain in tokyo", "naïve café ☕"]
+    result = client.client.infer("intent", [client.texts(texts)], request_id="r-1")  # every output
+    assert labels(result.as_numpy("label"))[:2] == ["music", "weather"]
     probabilities = result.as_numpy("probabilities")
-    assert probabilities.shape == (2, 3)
+    assert probabilities.shape == (3, 3) and probabilities.dtype == np.float32
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-4)
     np.testing.assert_allclose(probabilities.max(axis=1), result.as_numpy("score"), atol=1e-6)
-    assert result.get_response()["id"] == "r-1"
+    assert client.response_id(result) == "r-1"
 
 
-def test_next_word_infer_with_version_and_top_k(triton_client: triton.InferenceServerClient) -> None:
-    result = triton_client.infer(
+def test_both_protocols_give_the_same_answers(server: Server) -> None:
+    texts = ["play some jazz", "will it rain in tokyo", "naïve café ☕", "x" * 300]
+    results = []
+    for module in (triton, triton_grpc):
+        each = Triton(module, server)
+        results.append(each.client.infer("intent", [each.texts(texts)]))
+    rest, grpc = results
+    assert labels(rest.as_numpy("label")) == labels(grpc.as_numpy("label"))
+    np.testing.assert_array_equal(rest.as_numpy("probabilities"), grpc.as_numpy("probabilities"))
+
+
+def test_next_word_infer_with_version_top_k_and_one_output(client: Triton) -> None:
+    result = client.client.infer(
         "next-word",
-        [texts_input(["the company"])],
+        [client.texts(["the company", "it said"])],
         model_version="1",
-        outputs=outputs("next_tokens", "next_scores"),
+        outputs=client.outputs("next_tokens"),
         parameters={"top_k": 3},
     )
-    assert result.as_numpy("next_tokens").shape == (1, 3)
-    scores = result.as_numpy("next_scores")[0]
-    assert list(scores) == sorted(scores, reverse=True)
+    assert result.as_numpy("next_tokens").shape == (2, 3)
+    assert result.as_numpy("next_scores") is None  # not asked for
+    scores = client.client.infer("next-word", [client.texts(["the company"])]).as_numpy("next_scores")[0]
+    assert len(scores) == 5 and list(scores) == sorted(scores, reverse=True)
 
 
-def test_errors(triton_client: triton.InferenceServerClient, server: Server) -> None:
-    with pytest.raises(triton.InferenceServerException, match="no model named"):
-        triton_client.get_model_metadata("absent")
+@pytest.mark.parametrize(
+    ("model", "texts", "kwargs", "message"),
+    [
+        ("absent", ["hi"], {}, "no model named 'absent'"),
+        ("intent", ["hi"], {"model_version": "9"}, "version"),
+        ("intent", ["   "], {}, "visible character"),
+        ("intent", ["hi"], {"parameters": {"top_k": 10_000}}, "top_k"),
+        ("intent", ["hi"], {"parameters": {"bogus": 1}}, "unknown bogus"),
+        ("intent", ["hi"], {"outputs": ["nothing"]}, "unknown outputs: nothing"),
+        ("intent", ["hi"] * 300, {}, "exceed the limit"),
+    ],
+)
+def test_errors(client: Triton, model: str, texts: list[str], kwargs: dict, message: str) -> None:
+    if "outputs" in kwargs:
+        kwargs = {**kwargs, "outputs": client.outputs(*kwargs["outputs"])}
+    with pytest.raises(InferenceServerException, match=message) as raised:
+        client.client.infer(model, [client.texts(texts)], **kwargs)
+    status = raised.value.status()
+    assert status in (("StatusCode.NOT_FOUND", "StatusCode.INVALID_ARGUMENT") if client.is_grpc else ("404", "422"))
+    assert client.client.is_server_ready()
+
+
+def test_json_tensor_errors(server: Server) -> None:
     body = {"inputs": [{"name": "text", "shape": [2], "datatype": "INT64", "data": [1, 2]}]}
     response = httpx.post(f"{server.url}/v2/models/intent/infer", json=body)
     assert response.status_code == 422 and "BYTES" in response.json()["error"]
@@ -84,19 +145,22 @@ def test_errors(triton_client: triton.InferenceServerClient, server: Server) -> 
 # The binary tensor data extension: tritonclient's defaults.
 
 
-def test_default_client_settings_use_binary_tensors(triton_client: triton.InferenceServerClient) -> None:
+def test_rest_outputs_binary_or_json_as_asked(server: Server) -> None:
+    rest = Triton(triton, server)
     texts = ["play some jazz", "will it rain in tokyo", "naïve café ☕"]
-    tensor = triton.InferInput("text", [len(texts)], "BYTES")
-    tensor.set_data_from_numpy(np.array(texts, dtype=object))  # binary_data=True by default
-    binary = triton_client.infer("intent", [tensor])  # no outputs named: all of them, in binary
+    binary = rest.client.infer("intent", [rest.texts(texts)])  # no outputs named: all of them, in binary
     assert all(o["parameters"]["binary_data_size"] > 0 for o in binary.get_response()["outputs"])
-    json_result = triton_client.infer("intent", [texts_input(texts)], outputs=outputs("label", "probabilities"))
-    assert [x.decode() for x in binary.as_numpy("label")] == list(json_result.as_numpy("label"))
-    np.testing.assert_allclose(binary.as_numpy("probabilities"), json_result.as_numpy("probabilities"), atol=1e-6)
+    as_json = rest.client.infer(
+        "intent",
+        [rest.texts(texts)],
+        outputs=[triton.InferRequestedOutput(name, binary_data=False) for name in ("label", "probabilities")],
+    )
+    assert labels(binary.as_numpy("label")) == labels(as_json.as_numpy("label"))
+    np.testing.assert_allclose(binary.as_numpy("probabilities"), as_json.as_numpy("probabilities"), atol=1e-6)
     # One output in binary, the other as JSON, as the request asks.
-    mixed = triton_client.infer(
+    mixed = rest.client.infer(
         "next-word",
-        [tensor],
+        [rest.texts(texts)],
         outputs=[triton.InferRequestedOutput("next_tokens"), triton.InferRequestedOutput("next_scores", False)],
         parameters={"top_k": 2},
     )

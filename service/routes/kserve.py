@@ -1,48 +1,27 @@
 """KServe v2 / Open Inference Protocol over REST: JSON tensors, or the binary tensor data extension
 (`service.binary_tensors`) for requests and responses, as `tritonclient.http` sends by default.
-
-A model takes one BYTES input tensor named `text` (shape [n] or [n, 1]); its head (`service.heads`)
-names the output tensors and states them in the model's metadata. The request becomes the same
-validated query as `POST /predict` (`service.query`), so every rule holds on both protocols.
-Request `parameters`: `top_k` (next-word models: words per text, default 5); the protocol's own
-keys (`binary_data_output`, `sequence_id`, `priority`, `timeout`, ...) are ignored.
+What the request means (input, parameters, outputs, metadata) is `service.inference_v2`, shared
+with gRPC; this module reads and writes the REST wire format.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from service import binary_tensors
+from service import binary_tensors, inference_v2
 from service.binary_tensors import BINARY_SIZE
 from service.errors import InvalidInput, MalformedRequest
-from service.query import Query, params_from
 from service.repository import ModelRepository
 from service.routes import dependencies
 
 router = APIRouter(prefix="/v2")
 
 Repository = Annotated[ModelRepository, Depends(dependencies.repository)]
-
-INPUT_NAME = "text"
-TASK_PARAMETERS = {"top_k"}
-# Keys the protocol and its clients (tritonclient, KServe) define for themselves.
-PROTOCOL_PARAMETERS = {
-    "binary_data_output",
-    "binary_data",
-    "binary_data_size",
-    "sequence_id",
-    "sequence_start",
-    "sequence_end",
-    "priority",
-    "timeout",
-    "headers",
-}
 
 
 class Tensor(BaseModel):
@@ -63,20 +42,15 @@ class InferRequest(BaseModel):
 
     id: str | None = None
     parameters: dict[str, Any] | None = None
-    inputs: list[Tensor] = Field(min_length=1, max_length=1, description=f"one BYTES tensor named {INPUT_NAME!r}")
+    inputs: list[Tensor] = Field(
+        min_length=1, max_length=1, description=f"one BYTES tensor named {inference_v2.INPUT_NAME!r}"
+    )
     outputs: list[RequestedOutput] | None = None
 
 
 def _texts(request: InferRequest, binary: memoryview | None) -> list[str]:
     tensor = request.inputs[0]
-    where = f"input {tensor.name!r}"
-    if tensor.name != INPUT_NAME:
-        raise InvalidInput(f"{where}: this model's input is named {INPUT_NAME!r}")
-    if tensor.datatype != "BYTES":
-        raise InvalidInput(f"{where}: datatype must be BYTES, got {tensor.datatype}")
-    shape = tensor.shape
-    if len(shape) not in (1, 2) or (len(shape) == 2 and shape[1] != 1) or shape[0] < 0:
-        raise InvalidInput(f"{where}: shape must be [n] or [n, 1], got {shape}")
+    where = inference_v2.check_input(tensor.name, tensor.datatype, tensor.shape)
     size = (tensor.parameters or {}).get(BINARY_SIZE)
     if size is not None and binary is None:
         raise MalformedRequest(f"{where}: {BINARY_SIZE} is set, but the request has no Inference-Header-Content-Length")
@@ -84,26 +58,11 @@ def _texts(request: InferRequest, binary: memoryview | None) -> list[str]:
     if chunk is not None:
         if tensor.data is not None:
             raise InvalidInput(f"{where}: give data or {BINARY_SIZE}, not both")
-        data: list[Any] = binary_tensors.decode_strings(chunk, math.prod(shape), where)
-    elif tensor.data is None:
+        return inference_v2.texts_from_raw(chunk, tensor.shape, where)
+    if tensor.data is None:
         raise InvalidInput(f"{where}: data is required (or {BINARY_SIZE} with the binary extension)")
-    else:
-        data = [x for row in tensor.data for x in (row if isinstance(row, list) else [row])]
-        if not all(isinstance(x, str) for x in data):
-            raise InvalidInput(f"{where}: every element must be a string")
-    if len(data) != math.prod(shape):
-        raise InvalidInput(f"{where}: {len(data)} elements do not fill shape {shape}")
-    return data
-
-
-def _query(name: str, version: str | None, request: InferRequest, binary: memoryview | None) -> Query:
-    """The v2 request as the one query both protocols share."""
-    parameters = request.parameters or {}
-    unknown = set(parameters) - TASK_PARAMETERS - PROTOCOL_PARAMETERS
-    if unknown:
-        raise InvalidInput(f"parameters: unknown {', '.join(sorted(unknown))} (known: {', '.join(TASK_PARAMETERS)})")
-    params = params_from({k: v for k, v in parameters.items() if k in TASK_PARAMETERS}, "parameters")
-    return Query(_texts(request, binary), name, version, params)
+    elements = [x for row in tensor.data for x in (row if isinstance(row, list) else [row])]
+    return inference_v2.texts_from_elements(elements, tensor.shape, where)
 
 
 async def _parse(http_request: Request) -> tuple[InferRequest, memoryview | None]:
@@ -144,22 +103,18 @@ def _respond(body: dict, tensors: list[dict], binary: set[str]) -> Response:
 
 @router.get("")
 async def server_metadata() -> dict:
-    return {"name": "rnnserve", "version": "0.1.0", "extensions": ["binary_tensor_data"]}
+    return {
+        "name": inference_v2.SERVER_NAME,
+        "version": inference_v2.SERVER_VERSION,
+        "extensions": ["binary_tensor_data"],
+    }
 
 
 @router.get("/models/{name}")
 @router.get("/models/{name}/versions/{version}")
 async def model_metadata(name: str, repository: Repository, version: str | None = None) -> dict:
     model = repository.get(name, version)
-    outputs, parameters = model.head.metadata()
-    return {
-        "name": model.name,
-        "versions": repository.versions(model.name),
-        "platform": "onnxruntime_onnx",
-        "inputs": [{"name": INPUT_NAME, "datatype": "BYTES", "shape": [-1]}],
-        "outputs": outputs,
-        "parameters": parameters,
-    }
+    return inference_v2.model_metadata(model, repository.versions(model.name))
 
 
 @router.get("/models/{name}/ready")
@@ -189,21 +144,16 @@ async def infer(
     the Content-Type."""
     with serving.repository.lease(name, version) as (model,):
         request, binary = await _parse(http_request)
-        query = _query(model.name, model.version, request, binary)
-        serving.rules.check(query, params_at="parameters")
+        query = inference_v2.query(model, _texts(request, binary), request.parameters or {}, serving.rules)
         wanted = {o.name: o.parameters for o in request.outputs or ()}
-        unknown = wanted.keys() - model.head.output_names
-        if unknown:
-            raise InvalidInput(f"unknown outputs: {', '.join(sorted(unknown))}")
+        inference_v2.check_outputs(model, wanted)
         # Decided (and the flags checked) before inference: a bad flag costs no model run.
         binary = {
             name
             for name in wanted or model.head.output_names
             if binary_tensors.wants_binary(request.parameters, wanted.get(name))
         }
-        tensors = await model.infer(query, serving.rules)
-    if wanted:
-        tensors = [t for t in tensors if t["name"] in wanted]
+        tensors = inference_v2.selected(await model.infer(query, serving.rules), wanted)
     body: dict = {"model_name": model.name, "model_version": model.version}
     if request.id is not None:
         body["id"] = request.id
