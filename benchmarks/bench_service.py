@@ -86,7 +86,8 @@ def free_port() -> int:
 
 
 class Service:
-    def __init__(self, **env: str) -> None:
+    def __init__(self, log: Path | None = None, **env: str) -> None:
+        """`log`: where its output goes (a file, as a container runtime would keep it); default none."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         environment = {
@@ -97,21 +98,29 @@ class Service:
             **env,
         }
         started = time.perf_counter()
+        output = log.open("w") if log is not None else subprocess.DEVNULL
         self.process = subprocess.Popen(
             [sys.executable, "-m", "service"],
             cwd=ROOT,
             env=environment,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT if log is not None else subprocess.DEVNULL,
         )
         wait_ready(self.url, lambda: self.process.poll() is None)
         self.ready_s = time.perf_counter() - started
 
     def rss_mb(self) -> float:
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
+        """Resident memory of the server and its worker processes, if any."""
+        total, pending = 0.0, [self.process.pid]
+        while pending:
+            pid = pending.pop()
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+                pending += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+            except FileNotFoundError:
+                continue
+            total += next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")) / 1024
+        return total
 
     def stop(self) -> None:
         self.process.terminate()

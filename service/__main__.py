@@ -8,6 +8,7 @@ import uvicorn
 
 from service.app import create_app
 from service.logs import configure_logging
+from service.process_group import shared_by_workers, worker_count
 from service.settings import Settings
 
 
@@ -17,16 +18,23 @@ def main() -> None:
     # encoded on one thread unless the operator sets the library's variable.
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     settings = Settings()
-    configure_logging(settings.log_level, settings.log_format)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        access_log=settings.access_log,
-        timeout_graceful_shutdown=30,
-        log_config=None,  # keep the service's structured logging
-    )
+    configure_logging(settings.log_level, settings.log_format, settings.access_log)
+    # Resolved once, here: the workers (and the thread split) see the number, not "auto".
+    os.environ["RNNSERVE_WORKERS"] = str(worker_count(settings))
+    settings = Settings()
+    options = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level,
+        "access_log": settings.access_log,
+        "timeout_graceful_shutdown": 30,
+        "log_config": None,  # keep the service's structured logging
+    }
+    if settings.workers == 1:
+        uvicorn.run(create_app(settings), **options)
+        return
+    with shared_by_workers(settings):
+        uvicorn.run("service.app:worker_app", factory=True, workers=settings.workers, **options)
 
 
 if __name__ == "__main__":

@@ -11,12 +11,16 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from service import process_group
+from service.access_log import AccessLog
 from service.continuation import ContinuationKeys
 from service.errors import install_error_handlers
+from service.logs import configure_logging
 from service.metrics import Metrics
 from service.middleware import BodyLimitMiddleware, ObservabilityMiddleware
 from service.openapi import install_openapi
 from service.query import QueryRules
+from service.reload_broadcast import ReloadBroadcast
 from service.repository import ModelRepository
 from service.routes import health, kserve, metrics, playground, predict, reload, suggest
 from service.schemas import V2_ERROR_RESPONSES
@@ -29,15 +33,17 @@ log = logging.getLogger("service")
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    app_metrics = Metrics()
+    app_metrics = Metrics(process_group.metrics_directory())
+    access_log = AccessLog(settings.log_format)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        access_log.start()
         repository = ModelRepository(settings.model_repository, settings, app_metrics)
         repository.load_all()
         repository.start()
         keys = ContinuationKeys.from_setting(settings.continuation_secrets.get_secret_value())
-        serving = app.state.serving = Serving(repository, app_metrics, settings, QueryRules(settings), keys)
+        serving = app.state.serving = Serving(repository, app_metrics, settings, QueryRules(settings), keys, access_log)
         grpc = None
         if settings.grpc_port:
             # Imported only to serve: its generated messages register `inference.*` in protobuf's
@@ -53,21 +59,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         gc.freeze()
         providers = sorted({m.provider for m in repository.all()})
         log.info("serving %d model version(s) on %s", len(repository.all()), ", ".join(providers) or "-")
-        watcher = None
+        tasks = []
         if settings.watch_interval_s > 0:
-            watcher = asyncio.create_task(repository.watch(settings.watch_interval_s))
+            tasks.append(asyncio.create_task(repository.watch(settings.watch_interval_s)))
+        reloads = app.state.reload_broadcast
+        if reloads is not None:  # one of several workers: follow the reloads the others announce
+            reloads.register()
+            tasks.append(asyncio.create_task(reloads.follow(repository.reload)))
         try:
             yield
         finally:
-            if watcher is not None:
-                watcher.cancel()
+            for task in tasks:
+                task.cancel()
+            if reloads is not None:
+                reloads.unregister()
             if grpc is not None:
                 await grpc_server.stop(grpc)
             await repository.close()
+            app_metrics.close()
+            access_log.stop()
 
     app = FastAPI(title="rnnserve", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
     app.state.metrics = app_metrics
+    reload_dir = process_group.reload_directory(settings)
+    app.state.reload_broadcast = ReloadBroadcast(reload_dir) if reload_dir is not None else None
     app.state.api_keys = [key.encode() for key in settings.api_key_list()]
     install_error_handlers(app)
     install_openapi(app, settings)
@@ -89,5 +105,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["content-type", "authorization", "x-api-key", "x-request-id"],
         )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(ObservabilityMiddleware, metrics=app_metrics)
+    app.add_middleware(ObservabilityMiddleware, metrics=app_metrics, access_log=access_log)
     return app
+
+
+def worker_app() -> FastAPI:
+    """The app of one of several worker processes (`RNNSERVE_WORKERS`), built in the worker from the
+    environment the parent prepared (`service.process_group`)."""
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format, settings.access_log)
+    return create_app(settings)

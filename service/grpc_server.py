@@ -48,6 +48,8 @@ class InferenceServicer:
         self._auth_health = serving.settings.auth_health
         self._calls = serving.metrics.grpc_requests
         self._latency = serving.metrics.grpc_latency
+        self._access_log = serving.access_log
+        self._paths: dict[str, str] = {}  # method: its path, as the access log names it
 
     def handler(self) -> grpc.GenericRpcHandler:
         methods: dict[str, tuple[type[Message], Guard, Callable[[Any], Awaitable[Message]]]] = {
@@ -60,6 +62,7 @@ class InferenceServicer:
         }
         service = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"]
         assert set(methods) == {m.name for m in service.methods}, "every method of the definition is served"
+        self._paths = {name: f"/{service.full_name}/{name}" for name in methods}
         return grpc.method_handlers_generic_handler(
             service.full_name,
             {
@@ -162,7 +165,7 @@ class InferenceServicer:
             elapsed = time.perf_counter() - started
             self._calls.labels(method, code.name).inc()
             self._latency.labels(method).observe(elapsed)
-            log.info("call", extra={"method": method, "code": code.name, "duration_ms": round(elapsed * 1000, 2)})
+            self._access_log.record("gRPC", self._paths[method], method, code.name, elapsed, rid)
             request_id.reset(token)
         if code is not grpc.StatusCode.OK:
             await context.abort(code, message, trailing_metadata=trailer)
@@ -212,14 +215,15 @@ def _parameters(parameters: Any) -> dict[str, Any]:
 
 
 async def start(serving: Serving, api_keys: list[bytes]) -> grpc.aio.Server:
-    """A started server on `RNNSERVE_HOST:RNNSERVE_GRPC_PORT`; several processes may share the port
-    (gRPC sets SO_REUSEPORT)."""
+    """A started server on `RNNSERVE_HOST:RNNSERVE_GRPC_PORT`; with several workers each binds the
+    port (SO_REUSEPORT) and the kernel spreads connections over them."""
     settings = serving.settings
     server = grpc.aio.server(
         options=[
             # The REST body limit, for the same reason: a request is bounded before it is parsed.
             ("grpc.max_receive_message_length", settings.max_body_bytes),
-            ("grpc.so_reuseport", 1),
+            # Worker processes each bind the port; a single process wants a port nobody else holds.
+            ("grpc.so_reuseport", int(settings.workers > 1)),
         ]
     )
     server.add_generic_rpc_handlers((InferenceServicer(serving, api_keys).handler(),))

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import os
+from pathlib import Path
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 
 LATENCY_BUCKETS = (
     0.0005,
@@ -27,7 +29,13 @@ FRACTION_BUCKETS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0)
 
 
 class Metrics:
-    def __init__(self) -> None:
+    """The service's metrics. With several worker processes (`multiprocess_dir`, which the parent
+    also names in PROMETHEUS_MULTIPROC_DIR before prometheus_client is imported) every process
+    writes its values to files there and `render` adds them up: counters and histograms summed,
+    gauges as their `multiprocess_mode` says, over the live processes."""
+
+    def __init__(self, multiprocess_dir: Path | None = None) -> None:
+        self._multiprocess_dir = multiprocess_dir
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.http_requests = Counter(
@@ -94,21 +102,37 @@ class Metrics:
             registry=r,
         )
         self.queue_depth_gauge = Gauge(
-            "rnnserve_queue_depth", "Inputs waiting in the batch queue", ["model", "version"], registry=r
+            "rnnserve_queue_depth",
+            "Inputs waiting in the batch queue",
+            ["model", "version"],
+            registry=r,
+            multiprocess_mode="livesum",
         )
-        self.models_loaded = Gauge("rnnserve_models_loaded", "Model versions loaded and ready", registry=r)
+        self.models_loaded = Gauge(
+            "rnnserve_models_loaded", "Model versions loaded and ready", registry=r, multiprocess_mode="livemin"
+        )
         self.execution_provider = Gauge(
             "rnnserve_execution_provider_info",
             "ONNX Runtime execution provider per model (1 = in use)",
             ["model", "version", "provider"],
             registry=r,
+            multiprocess_mode="livemax",
         )
 
     def observer(self, model: str, version: str) -> ModelObserver:
         return ModelObserver(self, model, version)
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        if self._multiprocess_dir is None:
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=str(self._multiprocess_dir))
+        return generate_latest(registry)
+
+    def close(self) -> None:
+        """This process stops counting among the live ones (its counters' totals stay)."""
+        if self._multiprocess_dir is not None:
+            multiprocess.mark_process_dead(os.getpid(), path=str(self._multiprocess_dir))
 
 
 class ModelObserver:

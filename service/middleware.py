@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import json
-import logging
 import re
 import time
 import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.access_log import AccessLog
 from service.logs import request_id
 from service.metrics import Metrics
-
-log = logging.getLogger("service.access")
 
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -30,9 +28,10 @@ class ObservabilityMiddleware:
     too. The log line never holds request bodies, so texts stay out of logs.
     """
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, access_log: AccessLog) -> None:
         self.app = app
         self.metrics = metrics
+        self.access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -59,16 +58,7 @@ class ObservabilityMiddleware:
             route = _route(scope)
             self.metrics.http_requests.labels(route, scope["method"], str(status)).inc()
             self.metrics.http_latency.labels(route).observe(elapsed)
-            log.info(
-                "request",
-                extra={
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "route": route,
-                    "status": status,
-                    "duration_ms": round(elapsed * 1000, 2),
-                },
-            )
+            self.access_log.record(scope["method"], scope["path"], route, status, elapsed, rid)
             request_id.reset(token)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
@@ -52,11 +51,8 @@ class ServedModel:
         providers = choose_providers(
             settings.execution_provider, settings.cuda_device_id, settings.cuda_mem_limit_bytes
         )
-        # One session per instance, each run by its own worker thread; the cores are shared out
-        # between them unless the thread count is set.
-        threads = settings.intra_op_threads
-        if not threads and settings.instances > 1:
-            threads = max(1, (os.cpu_count() or 1) // settings.instances)
+        # One session per instance, each run by its own worker thread.
+        threads = settings.session_threads()
         self.sessions = [
             create_session(directory / MODEL_FILE, providers, threads, allow_spinning=settings.ort_allow_spinning)
             for _ in range(settings.instances)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from service.access_log import AccessLog
 from service.continuation import ContinuationKeys
 from service.metrics import Metrics
 from service.query import QueryRules
@@ -22,3 +23,4 @@ class Serving:
     settings: Settings
     rules: QueryRules
     continuations: ContinuationKeys
+    access_log: AccessLog

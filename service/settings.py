@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -17,6 +18,17 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=0, le=65535)
     grpc_port: int = Field(8001, ge=0, le=65535, description="KServe v2 gRPC on `host`; 0: no gRPC server")
 
+    workers: int = Field(
+        0,
+        ge=0,
+        le=64,
+        description="server processes on the port, each with its own models (uvicorn's workers); 0: one per "
+        "available core up to 8 on CPU, one with a GPU (`service.process_group.worker_count`)",
+    )
+    shared_dir: Path | None = Field(
+        None, description="set by the parent process for its workers: where they share metrics and reloads"
+    )
+
     watch_interval_s: float = Field(0, ge=0, description="rescan the repository every N s; 0: only POST /reload")
 
     # Batching defaults; a bundle's config.json `serving` section overrides them per model.
@@ -31,6 +43,15 @@ class Settings(BaseSettings):
     intra_op_threads: int = Field(0, ge=0, description="0: ONNX Runtime's choice (one per core)")
     ort_allow_spinning: bool = Field(False, description="ONNX Runtime worker threads spin between runs")
     instances: int = Field(1, ge=1, le=64, description="ONNX Runtime sessions per model, one worker thread each")
+
+    def session_threads(self) -> int:
+        """ONNX Runtime threads per session: the setting, or the cores shared out between every
+        session that may run at once (instances in each of the worker processes); 0: ONNX
+        Runtime's own choice, for one session alone."""
+        sessions = self.instances * max(1, self.workers)
+        if self.intra_op_threads or sessions == 1:
+            return self.intra_op_threads
+        return max(1, (os.cpu_count() or 1) // sessions)
 
     # Request limits.
     max_body_bytes: int = Field(1_048_576, ge=1024, description="larger bodies get 413")

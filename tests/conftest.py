@@ -117,6 +117,7 @@ class Server:
             "RNNSERVE_PORT": str(self.port),
             "RNNSERVE_GRPC_PORT": str(self.grpc_port),
             "RNNSERVE_HOST": "127.0.0.1",
+            "RNNSERVE_WORKERS": "1",  # one process unless a test asks (auto would start one per core)
             **env,
         }
         self.log = repository.parent / f"server-{self.port}.log"

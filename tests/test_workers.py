@@ -1,0 +1,107 @@
+"""`RNNSERVE_WORKERS`: several server processes on one port, which share metrics, reloads and the
+continuation key, and all drain on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import tritonclient.grpc as triton_grpc
+
+from service.process_group import MAX_AUTO_WORKERS, available_cores, worker_count
+from service.settings import Settings
+from tests.conftest import Server
+
+
+def test_worker_count_and_thread_split() -> None:
+    assert worker_count(Settings(workers=3)) == 3
+    auto = worker_count(Settings(workers=0, execution_provider="cpu"))
+    assert auto == min(available_cores(), MAX_AUTO_WORKERS) >= 1
+    # The cores are shared out between every session that may run at once.
+    cores = os.cpu_count() or 1
+    assert Settings(workers=2, instances=1).session_threads() == max(1, cores // 2)
+    assert Settings(workers=2, instances=2).session_threads() == max(1, cores // 4)
+    assert Settings(workers=1, instances=1).session_threads() == 0  # one session: ONNX Runtime decides
+    assert Settings(workers=4, intra_op_threads=3).session_threads() == 3  # the operator's number wins
+
+
+def served_by(server: Server) -> set[int]:
+    """The processes that wrote access lines (each line names its process)."""
+    time.sleep(0.3)  # access lines are written every 50 ms
+    lines = [json.loads(line) for line in server.log.read_text().splitlines() if line.startswith("{")]
+    return {line["process"] for line in lines if line.get("logger") == "service.access" and line["path"] == "/predict"}
+
+
+def test_workers_share_metrics_reloads_and_keys(make_server, model_repository: Path, tmp_path: Path) -> None:
+    repository = tmp_path / "models"
+    for name in ("sentiment", "next-word"):
+        shutil.copytree(model_repository / name, repository / name)
+    server = make_server(repository, RNNSERVE_WORKERS="2")
+
+    # A new connection each time: the workers take turns accepting them, unevenly (a quarter to
+    # a half go to one of two here), so send until both have answered.
+    sent = 0
+    while len(served_by(server)) < 2 and sent < 2000:
+        for _ in range(50):
+            body = {"model": "sentiment", "inputs": ["good"]}
+            assert httpx.post(f"{server.url}/predict", json=body).status_code == 200
+        sent += 50
+    assert len(served_by(server)) == 2
+    # One access line per request, the service's own (uvicorn's would double the cost).
+    lines = [json.loads(line) for line in server.log.read_text().splitlines() if line.startswith("{")]
+    assert sum(line.get("logger") == "service.access" and line["path"] == "/predict" for line in lines) == sent
+    assert not any(line.get("logger") == "uvicorn.access" for line in lines)
+    metrics = httpx.get(f"{server.url}/metrics").text  # whichever worker answers, it counts all
+    assert f'rnnserve_http_requests_total{{method="POST",route="/predict",status="200"}} {sent}.0' in metrics
+    assert f'rnnserve_inference_requests_total{{model="sentiment",status="ok",version="1"}} {sent}.0' in metrics
+    assert "rnnserve_models_loaded 2.0" in metrics
+
+    # A continuation token from one worker holds on the other.
+    state = None
+    for piece in ["the company ", "said ", "it ", "expects ", "to ", "report "]:
+        answer = httpx.post(f"{server.url}/suggest", json={"model": "next-word", "text": piece, "state": state})
+        assert answer.status_code == 200, answer.text
+        state = answer.json()["state"]
+
+    # /reload on one worker reaches both before it answers.
+    shutil.copytree(repository / "sentiment" / "1", repository / "sentiment" / "2")
+    reload = httpx.post(f"{server.url}/reload", timeout=120).json()
+    assert reload["loaded"] == ["sentiment/2"] and reload["processes"] == {"reloaded": 2, "running": 2}
+    for _ in range(20):
+        body = {"model": "sentiment", "version": "2", "inputs": ["good"]}
+        assert httpx.post(f"{server.url}/predict", json=body).status_code == 200
+
+    # gRPC: every worker listens on the port.
+    tensor = triton_grpc.InferInput("text", [1], "BYTES")
+    tensor.set_data_from_numpy(np.array(["fine"], dtype=object))
+    for _ in range(6):
+        result = triton_grpc.InferenceServerClient(server.grpc_target).infer("sentiment", [tensor], model_version="2")
+        assert result.as_numpy("label").shape == (1,)
+
+
+def test_sigterm_drains_every_worker(make_server, model_repository: Path) -> None:
+    # Each request waits up to 2 s for its batch to fill: in flight when SIGTERM arrives.
+    server = make_server(model_repository, RNNSERVE_WORKERS="2", RNNSERVE_MAX_BATCH_DELAY_MS="2000")
+
+    async def requests_across_a_shutdown() -> list[int]:
+        async def one() -> int:
+            async with httpx.AsyncClient(timeout=30) as client:  # a connection each
+                response = await client.post(f"{server.url}/predict", json={"model": "sentiment", "inputs": ["ok"]})
+                return response.status_code
+
+        pending = [asyncio.create_task(one()) for _ in range(8)]
+        await asyncio.sleep(0.5)
+        server.process.send_signal(signal.SIGTERM)
+        return await asyncio.gather(*pending)
+
+    assert asyncio.run(requests_across_a_shutdown()) == [200] * 8
+    assert server.process.wait(timeout=30) == 0
+    log = server.log.read_text()
+    assert log.count("Application shutdown complete") == 2  # both workers drained and stopped
