@@ -6,7 +6,6 @@ import os
 
 import uvicorn
 
-from service.app import create_app
 from service.logs import configure_logging
 from service.process_group import shared_by_workers, worker_count
 from service.settings import Settings
@@ -31,6 +30,8 @@ def main() -> None:
         "log_config": None,  # keep the service's structured logging
     }
     if settings.workers == 1:
+        from service.app import create_app  # imported here: a parent of workers does not serve
+
         uvicorn.run(create_app(settings), **options)
         return
     with shared_by_workers(settings):
