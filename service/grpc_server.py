@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal, TypeVar
 
@@ -23,7 +22,7 @@ from google.protobuf.message import DecodeError, Message
 
 from service import binary_tensors, inference_v2
 from service.errors import InvalidInput, MalformedRequest, ModelNotFound, ServiceError, grpc_code
-from service.logs import request_id
+from service.logs import request_id, request_id_from
 from service.protos import grpc_predict_v2_pb2 as pb
 from service.routes.health import is_ready
 from service.security import check_key, presented_key
@@ -33,7 +32,6 @@ log = logging.getLogger("service.grpc")
 
 R = TypeVar("R", bound=Message)
 Guard = Literal["key", "health"]
-_VALID_ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-")
 GRACE_S = 30.0  # in-flight calls may finish within this at shutdown, as uvicorn's HTTP requests
 
 
@@ -140,9 +138,7 @@ class InferenceServicer:
         self, method: str, context: grpc.aio.ServicerContext, guard: Guard, answer: Callable[[], Awaitable[R]]
     ) -> R:
         metadata = {item.key: item.value for item in context.invocation_metadata() or () if isinstance(item.value, str)}
-        incoming = metadata.get("x-request-id", "")
-        valid = 0 < len(incoming) <= 128 and _VALID_ID_CHARS.issuperset(incoming)
-        rid = incoming if valid else uuid.uuid4().hex
+        rid = request_id_from(metadata.get("x-request-id", ""))
         token = request_id.set(rid)
         trailer = (("x-request-id", rid),)
         started = time.perf_counter()

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import logging
+import re
+import uuid
 from contextvars import ContextVar
 
 from pythonjsonlogger.json import JsonFormatter
 
 request_id: ContextVar[str] = ContextVar("request_id", default="-")
+
+_VALID_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def request_id_from(incoming: str) -> str:
+    """The caller's request id (header or gRPC metadata) when it is a safe token, else a new one."""
+    return incoming if _VALID_ID.fullmatch(incoming) else uuid.uuid4().hex
 
 
 class RequestIdFilter(logging.Filter):

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import json
-import re
 import time
-import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.access_log import AccessLog
-from service.logs import request_id
+from service.logs import request_id, request_id_from
 from service.metrics import Metrics
-
-_VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 def _route(scope: Scope) -> str:
@@ -39,7 +35,7 @@ class ObservabilityMiddleware:
             return
         headers = dict(scope["headers"])
         incoming = headers.get(b"x-request-id", b"").decode("latin-1")
-        rid = incoming if _VALID_ID.match(incoming) else uuid.uuid4().hex
+        rid = request_id_from(incoming)
         token = request_id.set(rid)
         started = time.perf_counter()
         status = 500
