@@ -32,6 +32,9 @@ log = logging.getLogger("service.grpc")
 
 R = TypeVar("R", bound=Message)
 Guard = Literal["key", "health"]
+# gRPC clients refuse trailers past 16 KiB (the whole call then fails with RESOURCE_EXHAUSTED), and a
+# message may quote the request (an unknown model name, parameter keys): details are cut to fit.
+MAX_DETAILS = 1024
 GRACE_S = 30.0  # in-flight calls may finish within this at shutdown, as uvicorn's HTTP requests
 
 
@@ -164,6 +167,8 @@ class InferenceServicer:
             self._access_log.record("gRPC", self._paths[method], method, code.name, elapsed, rid)
             request_id.reset(token)
         if code is not grpc.StatusCode.OK:
+            if len(message) > MAX_DETAILS:
+                message = message[:MAX_DETAILS] + f"... ({len(message) - MAX_DETAILS} more characters)"
             await context.abort(code, message, trailing_metadata=trailer)
         context.set_trailing_metadata(trailer)
         return response

@@ -110,6 +110,7 @@ def top_k(**value: object) -> dict:
 
 
 INVALID, NOT_FOUND = "INVALID_ARGUMENT", "NOT_FOUND"
+MANY_UNKNOWN_PARAMETERS = {f"key{i:05d}" * 40: pb.InferParameter(int64_param=1) for i in range(999)}  # 200 KB
 NAMED = pb.ModelInferRequest.InferInputTensor
 
 
@@ -136,6 +137,8 @@ NAMED = pb.ModelInferRequest.InferInputTensor
         (listed([0]), INVALID, "at least one text"),
         (listed([1], b"hi", model_name=""), NOT_FOUND, "no model named ''"),
         (listed([1], b"hi", model_version="../1"), NOT_FOUND, "no version '../1'"),
+        (listed([1], b"hi", model_name="x" * 100_000), NOT_FOUND, "more characters)"),  # details cut to fit
+        (listed([1], b"hi", parameters=MANY_UNKNOWN_PARAMETERS), INVALID, "parameters: unknown key00000"),
         (top_k(string_param="many"), INVALID, "top_k"),
         (top_k(int64_param=-3), INVALID, "top_k"),
     ],
