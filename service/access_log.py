@@ -54,7 +54,6 @@ class AccessLog:
     def start(self) -> None:
         self._on = logging.getLogger(LOGGER).isEnabledFor(logging.INFO)
         if self._on and self._thread is None:
-            self._process = os.getpid()  # a worker process: the pid of the process that serves
             self._thread = threading.Thread(target=self._run, name="access-log", daemon=True)
             self._thread.start()
 

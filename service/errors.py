@@ -130,9 +130,14 @@ def _describe(errors: list[dict]) -> tuple[str, str]:
     return "invalid_request", "; ".join(parts)
 
 
-async def _service_error(request: Request, error: ServiceError) -> JSONResponse:
+def log_server_fault(error: ServiceError) -> None:
+    """The service's own failures are logged; a caller's mistakes are only answered."""
     if error.status_code >= 500:
         log.warning("%s: %s", error.error_type, error.message)
+
+
+async def _service_error(request: Request, error: ServiceError) -> JSONResponse:
+    log_server_fault(error)
     return JSONResponse(error_body(request, error.error_type, error.message), error.status_code, error.headers)
 
 

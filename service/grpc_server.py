@@ -21,7 +21,7 @@ import grpc
 from google.protobuf.message import DecodeError, Message
 
 from service import binary_tensors, inference_v2
-from service.errors import InvalidInput, MalformedRequest, ModelNotFound, ServiceError, grpc_code
+from service.errors import InvalidInput, MalformedRequest, ModelNotFound, ServiceError, grpc_code, log_server_fault
 from service.logs import request_id, request_id_from
 from service.protos import grpc_predict_v2_pb2 as pb
 from service.routes.health import is_ready
@@ -152,8 +152,7 @@ class InferenceServicer:
             response = await answer()
         except ServiceError as error:
             code, message = grpc_code(error), error.message
-            if error.status_code >= 500:
-                log.warning("%s: %s", error.error_type, error.message)
+            log_server_fault(error)
         except asyncio.CancelledError:  # the client went away or its deadline passed
             code = grpc.StatusCode.CANCELLED
             raise

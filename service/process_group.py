@@ -10,8 +10,9 @@ before they start, through the environment they inherit:
   `/metrics` on any worker answers for all of them) and for `/reload` (`service.reload_broadcast`);
 - one continuation key, so a `/suggest` token from one worker holds on the others when no
   `RNNSERVE_CONTINUATION_SECRETS` is configured;
-- ONNX Runtime's thread count, the cores shared out between the workers' sessions
-  (`Settings.session_threads`), so that N processes do not each start one thread per core.
+and each worker, knowing the worker count (the parent resolves auto before they start), shares
+the cores out between every session of every worker (`Settings.session_threads`), so that N
+processes do not each start one thread per core.
 """
 
 from __future__ import annotations
@@ -26,26 +27,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from service.runtime import CPU, choose_providers
-from service.settings import Settings
+from service.settings import Settings, available_cores
 
 log = logging.getLogger(__name__)
 
 METRICS_DIR = "metrics"
 RELOAD_DIR = "reload"
 MAX_AUTO_WORKERS = 8  # each worker holds every model: memory grows with the count
-
-
-def available_cores() -> int:
-    """The cores this process may use: its CPU affinity, within a cgroup v2 CPU quota (a container's
-    CPU limit), at least one. `os.cpu_count()` would count every core of the host."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    try:
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
-        if quota != "max":
-            cores = min(cores, int(quota) // int(period))
-    except (OSError, ValueError):
-        pass
-    return max(1, cores)
 
 
 def worker_count(settings: Settings) -> int:
@@ -76,7 +64,6 @@ def shared_by_workers(settings: Settings) -> Iterator[Path]:
             settings.workers,
         )
         os.environ["RNNSERVE_CONTINUATION_SECRETS"] = secrets.token_hex(32)
-    os.environ["RNNSERVE_INTRA_OP_THREADS"] = str(settings.session_threads())
     try:
         yield directory
     finally:

@@ -10,6 +10,19 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+def available_cores() -> int:
+    """The cores this process may use: its CPU affinity, within a cgroup v2 CPU quota (a container's
+    CPU limit), at least one. `os.cpu_count()` would count every core of the host."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+        if quota != "max":
+            cores = min(cores, int(quota) // int(period))
+    except (OSError, ValueError):
+        pass
+    return max(1, cores)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RNNSERVE_", env_file=None, extra="ignore")
 
@@ -51,7 +64,7 @@ class Settings(BaseSettings):
         sessions = self.instances * max(1, self.workers)
         if self.intra_op_threads or sessions == 1:
             return self.intra_op_threads
-        return max(1, (os.cpu_count() or 1) // sessions)
+        return max(1, available_cores() // sessions)
 
     # Request limits.
     max_body_bytes: int = Field(1_048_576, ge=1024, description="larger bodies get 413")

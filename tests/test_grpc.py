@@ -12,6 +12,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from tritonclient.grpc import service_pb2_grpc as pb_grpc
 from tritonclient.utils import InferenceServerException
 
 from tests.conftest import ROOT, Server
+from tests.test_kserve import strings  # BYTES elements as the v2 raw layout frames them
 
 PROTO = Path("service/protos/grpc_predict_v2.proto")
 GENERATED = ["grpc_predict_v2_pb2.py", "grpc_predict_v2_pb2.pyi"]
@@ -83,10 +85,6 @@ def test_definition_matches_tritons_on_the_wire(tmp_path: Path) -> None:
 def stub(server: Server) -> Iterator[pb_grpc.GRPCInferenceServiceStub]:
     with grpc.insecure_channel(server.grpc_target) as channel:
         yield pb_grpc.GRPCInferenceServiceStub(channel)
-
-
-def strings(*items: bytes) -> bytes:
-    return b"".join(struct.pack("<I", len(item)) + item for item in items)
 
 
 def text_tensor(shape: list[int], **fields: object) -> pb.ModelInferRequest.InferInputTensor:
@@ -240,3 +238,19 @@ def test_no_grpc_when_port_is_zero(make_server, model_repository: Path) -> None:
     server = make_server(model_repository, RNNSERVE_GRPC_PORT="0")
     assert httpx.get(f"{server.url}/v2/health/ready").status_code == 200
     assert "gRPC" not in server.log.read_text()
+
+
+def test_a_client_deadline_withdraws_the_call(make_server, model_repository: Path) -> None:
+    # A batch waits up to 1.5 s to fill: the call is queued when its 0.3 s deadline passes.
+    server = make_server(model_repository, RNNSERVE_MAX_BATCH_DELAY_MS="1500")
+    client = triton_grpc.InferenceServerClient(server.grpc_target)
+    tensor = triton_grpc.InferInput("text", [1], "BYTES")
+    tensor.set_data_from_numpy(np.array(["the movie was great"], dtype=object))
+    with pytest.raises(InferenceServerException) as raised:
+        client.infer("sentiment", [tensor], client_timeout=0.3)
+    assert raised.value.status() == "StatusCode.DEADLINE_EXCEEDED"
+    time.sleep(2.0)  # past the batch delay: its batch has formed, without the withdrawn text
+    metrics = httpx.get(f"{server.url}/metrics").text
+    assert 'rnnserve_grpc_requests_total{code="CANCELLED",method="ModelInfer"} 1.0' in metrics
+    assert 'rnnserve_batch_size_count{model="sentiment",version="1"} 0.0' in metrics  # nothing ran
+    assert client.infer("sentiment", [tensor]).as_numpy("label").shape == (1,)

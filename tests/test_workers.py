@@ -1,22 +1,24 @@
 """`RNNSERVE_WORKERS`: several server processes on one port, which share metrics, reloads and the
-continuation key, and all drain on SIGTERM."""
+continuation key, all drain on SIGTERM, are replaced one by one on SIGHUP and restarted when one dies."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
+import re
 import shutil
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import numpy as np
 import tritonclient.grpc as triton_grpc
 
-from service.process_group import MAX_AUTO_WORKERS, available_cores, worker_count
-from service.settings import Settings
+from service.process_group import MAX_AUTO_WORKERS, worker_count
+from service.settings import Settings, available_cores
 from tests.conftest import Server
 
 
@@ -25,7 +27,7 @@ def test_worker_count_and_thread_split() -> None:
     auto = worker_count(Settings(workers=0, execution_provider="cpu"))
     assert auto == min(available_cores(), MAX_AUTO_WORKERS) >= 1
     # The cores are shared out between every session that may run at once.
-    cores = os.cpu_count() or 1
+    cores = available_cores()
     assert Settings(workers=2, instances=1).session_threads() == max(1, cores // 2)
     assert Settings(workers=2, instances=2).session_threads() == max(1, cores // 4)
     assert Settings(workers=1, instances=1).session_threads() == 0  # one session: ONNX Runtime decides
@@ -105,3 +107,31 @@ def test_sigterm_drains_every_worker(make_server, model_repository: Path) -> Non
     assert server.process.wait(timeout=30) == 0
     log = server.log.read_text()
     assert log.count("Application shutdown complete") == 2  # both workers drained and stopped
+
+
+def test_sighup_replaces_workers_and_a_dead_one_is_restarted(make_server, model_repository: Path) -> None:
+    server = make_server(model_repository, RNNSERVE_WORKERS="2")
+
+    def started() -> list[int]:
+        return [int(pid) for pid in re.findall(r"Started server process \[(\d+)\]", server.log.read_text())]
+
+    def serve_until(done: Callable[[], bool]) -> None:
+        """Requests keep being answered while workers come and go."""
+        deadline = time.monotonic() + 60
+        while not done():
+            assert time.monotonic() < deadline, server.log.read_text()[-2000:]
+            body = {"model": "sentiment", "inputs": ["good"]}
+            assert httpx.post(f"{server.url}/predict", json=body, timeout=30).status_code == 200
+            time.sleep(0.05)
+
+    ready = lambda count: lambda: server.log.read_text().count("Application startup complete") >= count  # noqa: E731
+    first = started()
+    assert len(first) == 2
+    server.process.send_signal(signal.SIGHUP)  # one at a time, each replacement ready first
+    serve_until(ready(4))
+    replacements = started()[2:]
+    assert len(replacements) == 2 and not set(replacements) & set(first)
+    os.kill(replacements[0], signal.SIGKILL)
+    serve_until(ready(5))
+    assert len(started()) == 5
+    assert httpx.post(f"{server.url}/reload", timeout=120).json()["processes"] == {"reloaded": 2, "running": 2}
