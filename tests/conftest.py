@@ -120,6 +120,7 @@ class Server:
             "RNNSERVE_WORKERS": "1",  # one process unless a test asks (auto would start one per core)
             **env,
         }
+        self.workers = int(environment["RNNSERVE_WORKERS"] or 1)
         self.log = repository.parent / f"server-{self.port}.log"
         self.process = subprocess.Popen(
             command or [sys.executable, "-m", "service"],
@@ -130,15 +131,18 @@ class Server:
         )
 
     def wait_ready(self, timeout: float = 60.0) -> None:
+        """Until /health answers and, with several workers, every worker has started: the first
+        to start answers /health while the others may still be loading their models."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise AssertionError(f"server exited early:\n{self.log.read_text()[-3000:]}")
             try:
-                if httpx.get(f"{self.url}/health", timeout=1.0).status_code in (200, 503):
-                    return
+                answered = httpx.get(f"{self.url}/health", timeout=1.0).status_code in (200, 503)
             except httpx.TransportError:
-                pass
+                answered = False
+            if answered and (self.workers <= 1 or self.log.read_text().count("startup complete") >= self.workers):
+                return
             time.sleep(0.1)
         raise AssertionError(f"server not ready in {timeout}s:\n{self.log.read_text()[-3000:]}")
 
