@@ -17,7 +17,7 @@ stand-in built from `../shared` (CLINC150 itself is not there).
   intents (BANKING77's own metric; published 93.4-93.7 with pretrained sentence encoders on its
   official test split, which is not in `../shared`).
 
-    python benchmarks/own_intents.py [--work runs/own-intents] [--write training/REPORT.md]
+    python benchmarks/own_intents.py [--seeds 13 1 2] [--work runs/own-intents] [--write training/REPORT.md]
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -70,54 +71,70 @@ def run(*args: str) -> str:
     ).stdout
 
 
+def mean_std(values: list[float]) -> str:
+    if len(values) == 1:
+        return f"{values[0]:.3f}"
+    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "own-intents")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[SEED], help="training seeds (the test split stays)")
     parser.add_argument("--write", type=Path)
     args = parser.parse_args()
     train_in_scope, train, test, test_in_scope, sizes = prepare(args.work)
 
-    def trained(name: str, data: Path, *extra: str) -> tuple[Path, dict]:
-        out = args.work / "models" / name / "1"
+    def trained(name: str, data: Path, seed: int, *extra: str) -> tuple[Path, dict]:
+        out = args.work / "models" / f"{name}-seed{seed}" / "1"
         if not (out / "config.json").exists():
             run("train", "--task", "intent", "--format", "csv", "--data", str(data), "--out", str(out),
-                "--run-dir", str(args.work / "runs" / name), *extra)  # fmt: skip
+                "--run-dir", str(args.work / "runs" / f"{name}-seed{seed}"), "--seed", str(seed), *extra)  # fmt: skip
         return out, json.loads((out / "config.json").read_text())
 
-    rows = []
-    for name, extra in (
-        ("default flags", ()),
-        ("--oos-operating-point oos-recall=0.9", ("--oos-operating-point", "oos-recall=0.9")),
-    ):
-        out, config = trained("default" if not extra else "recall", train, *extra)
-        metrics = json.loads(run("evaluate", "--model", str(out), "--format", "csv", "--data", str(test)))
-        rule = config["out_of_scope"]
+    def evaluated(model: Path, data: Path) -> dict:
+        return json.loads(run("evaluate", "--model", str(model), "--format", "csv", "--data", str(data)))
+
+    rows, in_scope, recall, alone, alone_f1 = [], [], [], [], []
+    variants = [("default flags", "default", ())]
+    variants.append(("--oos-operating-point oos-recall=0.9", "recall", ("--oos-operating-point", "oos-recall=0.9")))
+    for seed in args.seeds:
+        for label, name, extra in variants if seed == args.seeds[0] else variants[:1]:
+            out, config = trained(name, train, seed, *extra)
+            metrics = evaluated(out, test)
+            rule = config["out_of_scope"]
+            rows.append(
+                f"| {label} | {seed} | {rule['threshold']:.3f} | {rule['validation']['in_scope_accuracy']:.3f} / "
+                f"{rule['validation']['oos_recall']:.3f} | {metrics['in_scope_accuracy']:.3f} | "
+                f"{metrics['oos_recall']:.3f} | {config['training']['duration_s']:.0f} s |"
+            )
+            if name == "default":
+                in_scope.append(metrics["in_scope_accuracy"])
+                recall.append(metrics["oos_recall"])
+        out, config = trained("banking77", train_in_scope, seed)
+        metrics = evaluated(out, test_in_scope)
+        alone.append(metrics["accuracy"])
+        alone_f1.append(metrics["macro_f1"])
         rows.append(
-            f"| {name} | {rule['threshold']:.3f} | {rule['validation']['in_scope_accuracy']:.3f} / "
-            f"{rule['validation']['oos_recall']:.3f} | {metrics['in_scope_accuracy']:.3f} | "
-            f"{metrics['oos_recall']:.3f} | "
-            f"{config['training']['duration_s']:.0f} s |"
+            f"| BANKING77 alone (no `oos` examples), default flags | {seed} | - | "
+            f"{config['metrics']['validation']['accuracy']:.3f} (accuracy) | {metrics['accuracy']:.3f} (accuracy) | "
+            f"- | {config['training']['duration_s']:.0f} s |"
         )
-    alone, alone_config = trained("banking77", train_in_scope)
-    accuracy = json.loads(run("evaluate", "--model", str(alone), "--format", "csv", "--data", str(test_in_scope)))
     lines = [
         "### A user's own intents with out-of-scope examples (CLINC-style stand-in)",
         "",
-        f"Command: `python benchmarks/own_intents.py` (its docstring says how the data is built). Training file: "
-        f"{sizes['train_in_scope']:,} BANKING77 messages (77 intents) + {sizes['train_oos']} SNIPS requests labelled "
-        f"`oos`; test (never used for a choice): {sizes['test_in_scope']:,} held-out BANKING77 messages + "
-        f"{sizes['test_oos']:,} other SNIPS requests.",
+        f"Command: `python benchmarks/own_intents.py --seeds {' '.join(map(str, args.seeds))}` (its docstring says "
+        f"how the data is built). Training file: {sizes['train_in_scope']:,} BANKING77 messages (77 intents) + "
+        f"{sizes['train_oos']} SNIPS requests labelled `oos`; test (never used for a choice): "
+        f"{sizes['test_in_scope']:,} held-out BANKING77 messages + {sizes['test_oos']:,} other SNIPS requests.",
         "",
-        "| training | threshold | validation in-scope / oos recall | test in-scope accuracy | test oos recall | "
+        "| training | seed | threshold | validation in-scope / oos recall | test in-scope accuracy | test oos recall | "
         "training time |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
         *rows,
         "",
-        f"BANKING77 alone (77 intents, no out-of-scope examples), default flags, on the same "
-        f"{sizes['test_in_scope']:,} held-out messages: accuracy {accuracy['accuracy']:.3f}, macro-F1 "
-        f"{accuracy['macro_f1']:.3f} (validation {alone_config['metrics']['validation']['accuracy']:.3f}; "
-        f"{alone_config['training']['duration_s']:.0f} s, best epoch {alone_config['training']['best_epoch']} of "
-        f"{alone_config['training']['epochs_run']}).",
+        f"Default flags over {len(args.seeds)} seed(s), test: in-scope accuracy {mean_std(in_scope)}, out-of-scope "
+        f"recall {mean_std(recall)}; BANKING77 alone: accuracy {mean_std(alone)}, macro-F1 {mean_std(alone_f1)}.",
     ]
     publish("\n".join(lines) + "\n", args.write)
 

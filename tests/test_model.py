@@ -74,3 +74,22 @@ def test_lstm_forget_gate_bias_is_one() -> None:
     hidden = layer.hidden_size
     total = layer.bias_ih_l0 + layer.bias_hh_l0
     assert torch.all(total[hidden : 2 * hidden] == 1.0)
+
+
+def test_word_dropout_replaces_real_words_by_unk() -> None:
+    from training.trainer import Hyperparameters, Trainer
+
+    hyper = Hyperparameters(
+        epochs=1, batch_size=4, learning_rate=1e-3, weight_decay=0, clip_norm=1, patience=1, seed=3, word_dropout=0.5
+    )
+    model = RNNClassifier(arch("lstm", True), 20, 3)
+    trainer = Trainer(model, True, hyper, torch.device("cpu"), eos_id=3, unk_id=1)
+    ids = torch.from_numpy(pad([list(range(4, 20))] * 8 + [[5, 6]])[0])
+    dropped = trainer._word_dropout(ids)
+    real = ids != 0
+    replaced = (dropped != ids) & real
+    assert torch.all(dropped[replaced] == 1)  # replaced by <unk>, nothing else
+    assert torch.all(dropped[~real] == 0)  # padding untouched
+    assert 0.35 < replaced.sum().item() / real.sum().item() < 0.65
+    hyper.word_dropout = 0.0
+    assert torch.equal(trainer._word_dropout(ids), ids)

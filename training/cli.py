@@ -39,6 +39,11 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     train.add_argument("--layers", type=int, dest="num_layers")
     train.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=None)
     train.add_argument("--dropout", type=float)
+    train.add_argument(
+        "--word-dropout",
+        type=float,
+        help="share of input words replaced by <unk> in training (intent default 0.15, else 0)",
+    )
     train.add_argument("--max-length", type=int)
     train.add_argument("--vocab-size", type=int)
     train.add_argument("--min-frequency", type=int)
@@ -129,6 +134,7 @@ OVERRIDES = (
     "num_layers",
     "bidirectional",
     "dropout",
+    "word_dropout",
     "max_length",
     "vocab_size",
     "min_frequency",

@@ -18,7 +18,16 @@ import onnxruntime
 import tokenizers
 import torch
 
-from rnnserve_bundle.config import EOS_TOKEN, TOKENIZER_FILE, Architecture, BundleConfig, Calibration, OutOfScope, Task
+from rnnserve_bundle.config import (
+    EOS_TOKEN,
+    TOKENIZER_FILE,
+    UNK_TOKEN,
+    Architecture,
+    BundleConfig,
+    Calibration,
+    OutOfScope,
+    Task,
+)
 from rnnserve_bundle.encoder import TextEncoder
 from rnnserve_bundle.tensors import softmax
 from training.calibration import expected_calibration_error, fit_temperature
@@ -240,8 +249,17 @@ def _train_bundle(options: TrainOptions, world: World, device: torch.device) -> 
         clip_norm=settings["clip_norm"],
         patience=settings["patience"],
         seed=seed,
+        word_dropout=settings["word_dropout"],
     )
-    trainer = Trainer(model, classifier, hyper, device, eos_id=tokenizer.token_to_id(EOS_TOKEN), world=world)
+    trainer = Trainer(
+        model,
+        classifier,
+        hyper,
+        device,
+        eos_id=tokenizer.token_to_id(EOS_TOKEN),
+        unk_id=tokenizer.token_to_id(UNK_TOKEN),
+        world=world,
+    )
     fit = trainer.fit(train_split, valid_split, options.run_dir)
     if not world.is_main:
         return None  # the weights are the same on every rank; rank 0 exports them

@@ -34,6 +34,7 @@ class Hyperparameters:
     clip_norm: float
     patience: int
     seed: int
+    word_dropout: float = 0.0
 
 
 @dataclass
@@ -76,6 +77,7 @@ class Trainer:
         hyper: Hyperparameters,
         device: torch.device,
         eos_id: int,
+        unk_id: int,
         world: World | None = None,
     ) -> None:
         self.model = model.to(device)
@@ -87,14 +89,24 @@ class Trainer:
         self.hyper = hyper
         self.device = device
         self.eos_id = eos_id
+        self.unk_id = unk_id
+        self.generator = torch.Generator(device=device).manual_seed(hyper.seed)
         self.loss = nn.CrossEntropyLoss(ignore_index=PAD_ID if not classifier else -100)
+
+    def _word_dropout(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """Word dropout: replace a share of the real words by `<unk>`, so that the
+        model cannot lean on any single word, and it learns what to do with unknown ones."""
+        if not self.hyper.word_dropout:
+            return input_ids
+        draw = torch.rand(input_ids.shape, generator=self.generator, device=input_ids.device)
+        return input_ids.masked_fill((draw < self.hyper.word_dropout) & (input_ids != PAD_ID), self.unk_id)
 
     def _batch_loss(self, ids: list[list[int]], labels: np.ndarray | None) -> tuple[torch.Tensor, int]:
         input_ids, lengths = _tensors(ids, self.device)
         if self.classifier:
             target = torch.from_numpy(labels).to(self.device)
-            return self.loss(self.trained(input_ids, lengths), target), len(ids)
-        logits, _ = self.trained(input_ids)
+            return self.loss(self.trained(self._word_dropout(input_ids), lengths), target), len(ids)
+        logits, _ = self.trained(self._word_dropout(input_ids))
         targets = _lm_targets(input_ids, lengths, self.eos_id)
         return self.loss(logits.reshape(-1, logits.size(-1)), targets.reshape(-1)), int(lengths.sum())
 
