@@ -59,12 +59,15 @@ class Settings(BaseSettings):
 
     def session_threads(self) -> int:
         """ONNX Runtime threads per session: the setting, or the cores shared out between every
-        session that may run at once (instances in each of the worker processes); 0: ONNX
-        Runtime's own choice, for one session alone."""
-        sessions = self.instances * max(1, self.workers)
-        if self.intra_op_threads or sessions == 1:
+        session that may run at once (instances in each of the worker processes). 0 (ONNX
+        Runtime's own choice: the host's physical cores) only for one session on an unrestricted
+        machine; in a container with a CPU quota that choice would oversubscribe the quota."""
+        if self.intra_op_threads:
             return self.intra_op_threads
-        return max(1, available_cores() // sessions)
+        cores, sessions = available_cores(), self.instances * max(1, self.workers)
+        if sessions == 1:
+            return 0 if cores >= (os.cpu_count() or 1) else cores
+        return max(1, cores // sessions)
 
     # Request limits.
     max_body_bytes: int = Field(1_048_576, ge=1024, description="larger bodies get 413")

@@ -30,8 +30,19 @@ def test_worker_count_and_thread_split() -> None:
     cores = available_cores()
     assert Settings(workers=2, instances=1).session_threads() == max(1, cores // 2)
     assert Settings(workers=2, instances=2).session_threads() == max(1, cores // 4)
-    assert Settings(workers=1, instances=1).session_threads() == 0  # one session: ONNX Runtime decides
+    # One session on the whole machine: ONNX Runtime decides; within a CPU quota: the quota.
+    alone = 0 if cores == os.cpu_count() else cores
+    assert Settings(workers=1, instances=1).session_threads() == alone
     assert Settings(workers=4, intra_op_threads=3).session_threads() == 3  # the operator's number wins
+
+
+def test_one_session_in_a_cpu_quota_takes_the_quota(monkeypatch) -> None:
+    monkeypatch.setattr("service.settings.available_cores", lambda: 2)
+    monkeypatch.setattr("os.cpu_count", lambda: 64)  # a 2-CPU container on a 64-core host
+    assert Settings(workers=1, instances=1).session_threads() == 2
+    assert Settings(workers=2, instances=1).session_threads() == 1
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    assert Settings(workers=1, instances=1).session_threads() == 0
 
 
 def served_by(server: Server) -> set[int]:
