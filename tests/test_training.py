@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import onnxruntime as ort
 import pytest
 
 from rnnserve_bundle.config import BundleConfig
-from tests.conftest import TINY, run_cli
+from tests.conftest import TINY, TINY_LM, run_cli
 from training.export import ExportError, _check
 
 
@@ -376,7 +377,7 @@ def test_int8_quantization_of_a_language_model_never_ships_a_broken_graph(tmp_pa
         "int8",
         "--out",
         str(out),
-        *TINY,
+        *TINY_LM,
     )
     config = BundleConfig.load(out)
     for name, result in config.quantization["files"].items():
@@ -441,6 +442,32 @@ def test_distributed_training_with_torchrun_on_two_cpu_processes(tmp_path: Path,
     assert not list(out.parent.glob(".*staging*"))  # no half-written bundle from another rank
     history = json.loads((tmp_path / "run" / "history.json").read_text())
     assert len(history["history"]) == config.training["epochs_run"]
+
+
+def test_next_word_streams_with_carried_state_on_two_processes(tmp_path: Path, data_dir: Path) -> None:
+    """The next-word default (one continuous stream, windows of `--bptt` steps, SGD divided by 4 on a
+    plateau) under torchrun: each rank trains its own rows of the stream; rank 0 exports."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    out = tmp_path / "models" / "words" / "1"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+               "-m", "training", "train", "--task", "next-word", "--format", "text",
+               "--data", str(data_dir / "text" / "train.txt"), "--valid-data", str(data_dir / "text" / "valid.txt"),
+               "--layers", "1", "--bptt", "10", "--out", str(out), "--device", "cpu", "--run-dir",
+               str(tmp_path / "run"), *TINY_LM]  # fmt: skip
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    config = BundleConfig.load(out)
+    hyper = config.training["hyperparameters"]
+    assert (hyper["optimizer"], hyper["bptt"], config.training["processes"]) == ("sgd", 10, 2)
+    # Far better than a uniform guess over the fixture's small vocabulary, which it would be untrained.
+    assert config.metrics["validation"]["perplexity"] < config.vocab_size / 4
+    history = json.loads((tmp_path / "run" / "history.json").read_text())["history"]
+    rates = [entry["learning_rate"] for entry in history]
+    assert rates[0] == 20 and all(later in (earlier, earlier / 4) for earlier, later in itertools.pairwise(rates))
 
 
 def test_run_directory_holds_history_curves_and_confusion_matrix(tmp_path: Path, data_dir: Path) -> None:

@@ -53,6 +53,17 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     train.add_argument("--weight-decay", type=float)
     train.add_argument("--clip-norm", type=float)
     train.add_argument("--patience", type=int)
+    train.add_argument(
+        "--optimizer",
+        choices=["adamw", "sgd"],
+        help="adamw: one-cycle schedule; sgd: learning rate divided by 4 when validation stalls (next-word default)",
+    )
+    train.add_argument(
+        "--bptt",
+        type=int,
+        help="next-word: train on one continuous stream with the state carried across windows of this many "
+        "steps (default 35); 0: whole sentences, padded",
+    )
     train.add_argument("--seed", type=int)
     train.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     train.add_argument("--run-dir", type=Path, help="where history.json and plots go")
@@ -144,6 +155,8 @@ OVERRIDES = (
     "weight_decay",
     "clip_norm",
     "patience",
+    "optimizer",
+    "bptt",
     "seed",
 )
 

@@ -130,6 +130,11 @@ class RNNLanguageModel(nn.Module):
         )
         init_forget_gate_bias(self.rnn)
         self.decoder = nn.Linear(arch.hidden_size, vocab_size)
+        # The recipe's initialisation: small embeddings, so that the first logits are small.
+        nn.init.uniform_(self.embedding.weight, -0.1, 0.1)
+        with torch.no_grad():
+            self.embedding.weight[PAD_ID].zero_()
+        nn.init.zeros_(self.decoder.bias)
         if arch.tied_embeddings:
             if arch.hidden_size != arch.embedding_dim:
                 raise ValueError("tied embeddings need hidden_size == embedding_dim")

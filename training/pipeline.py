@@ -250,6 +250,8 @@ def _train_bundle(options: TrainOptions, world: World, device: torch.device) -> 
         patience=settings["patience"],
         seed=seed,
         word_dropout=settings["word_dropout"],
+        optimizer=settings["optimizer"],
+        bptt=settings["bptt"],
     )
     trainer = Trainer(
         model,

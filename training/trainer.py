@@ -1,5 +1,13 @@
-"""The training loop: AdamW, one-cycle learning-rate schedule, gradient clipping, length-bucketed
-batches, early stopping on the validation metric with the best weights kept."""
+"""The training loop: gradient clipping, early stopping on the validation metric with the best
+weights kept, and one of two regimes:
+
+- AdamW with a one-cycle learning-rate schedule over length-bucketed batches of whole examples
+  (classifiers; language models with `bptt` 0);
+- the classic language-model recipe (pytorch/examples `word_language_model`, Zaremba et al. 2014):
+  the training sentences as one continuous stream cut into `batch_size` rows, truncated
+  backpropagation through `bptt` steps with the recurrent state carried from window to window
+  (so every word is read in context, across sentence boundaries, with no padding), and plain SGD
+  whose learning rate is divided by 4 whenever validation does not improve."""
 
 from __future__ import annotations
 
@@ -8,12 +16,14 @@ import json
 import logging
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
+from torch.optim.lr_scheduler import LRScheduler, OneCycleLR, ReduceLROnPlateau
 from tqdm import tqdm
 
 from rnnserve_bundle.config import PAD_ID
@@ -35,6 +45,8 @@ class Hyperparameters:
     patience: int
     seed: int
     word_dropout: float = 0.0
+    optimizer: str = "adamw"  # or "sgd": divided by 4 when validation stalls
+    bptt: int = 0  # language models: > 0 trains on one continuous stream, windows of this many steps
 
 
 @dataclass
@@ -91,6 +103,8 @@ class Trainer:
         self.eos_id = eos_id
         self.unk_id = unk_id
         self.generator = torch.Generator(device=device).manual_seed(hyper.seed)
+        self.stream: torch.Tensor | None = None
+        self.steps_per_epoch = 0
         self.loss = nn.CrossEntropyLoss(ignore_index=PAD_ID if not classifier else -100)
 
     def _word_dropout(self, input_ids: torch.Tensor) -> torch.Tensor:
@@ -143,52 +157,104 @@ class Trainer:
             return metrics["accuracy"] > best["accuracy"]
         return metrics["perplexity"] < best["perplexity"]
 
-    def fit(self, train: Split, validation: Split, run_dir: Path | None = None) -> FitResult:
+    def _stream(self, train: Split) -> torch.Tensor:
+        """This rank's rows of the training stream: every sentence (from `<bos>`) then `<eos>`, in
+        corpus order, cut into `batch_size` rows per rank [rows, columns]."""
+        tokens = [token for ids in train.ids for token in (*ids, self.eos_id)]
+        rows = self.hyper.batch_size * self.world.size
+        columns = len(tokens) // rows
+        if columns < 2:
+            raise ValueError(f"the training stream ({len(tokens)} tokens) is too short for {rows} rows")
+        stream = torch.tensor(tokens[: rows * columns], dtype=torch.long).view(rows, columns)
+        mine = slice(self.world.rank * self.hyper.batch_size, (self.world.rank + 1) * self.hyper.batch_size)
+        return stream[mine].to(self.device)
+
+    def _stream_windows(self, stream: torch.Tensor) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for start in range(0, stream.size(1) - 1, self.hyper.bptt):
+            targets = stream[:, start + 1 : start + 1 + self.hyper.bptt]
+            yield stream[:, start : start + targets.size(1)], targets
+
+    def _optimizer(self, steps_per_epoch: int) -> tuple[torch.optim.Optimizer, LRScheduler]:
         hyper = self.hyper
-        lengths = [len(s) for s in train.ids]
-        # With several ranks each takes its share of the batches (the effective batch is batch_size x ranks).
-        steps_per_epoch = max(1, math.ceil(len(train) / hyper.batch_size) // self.world.size)
-        optimizer = torch.optim.AdamW(self.model.parameters(), lr=hyper.learning_rate, weight_decay=hyper.weight_decay)
-        schedule = torch.optim.lr_scheduler.OneCycleLR(
+        parameters = self.model.parameters()
+        if hyper.optimizer == "sgd":
+            optimizer: torch.optim.Optimizer = torch.optim.SGD(
+                parameters, lr=hyper.learning_rate, weight_decay=hyper.weight_decay
+            )
+            return optimizer, ReduceLROnPlateau(optimizer, mode=self._mode, factor=0.25, patience=0)
+        optimizer = torch.optim.AdamW(parameters, lr=hyper.learning_rate, weight_decay=hyper.weight_decay)
+        return optimizer, OneCycleLR(
             optimizer,
             max_lr=hyper.learning_rate,
             total_steps=steps_per_epoch * hyper.epochs,
             pct_start=0.1,
             anneal_strategy="cos",
         )
+
+    @property
+    def _mode(self) -> str:
+        return "max" if self.classifier else "min"
+
+    def _epoch_steps(self, train: Split, epoch: int) -> Iterator[tuple[torch.Tensor, int]]:
+        """(loss, items) for each training step of one epoch."""
+        if self.stream is not None:
+            state = None
+            for ids, targets in self._stream_windows(self.stream):
+                if state is not None:  # carried across windows, not backpropagated through
+                    state = tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
+                logits, state = self.trained(self._word_dropout(ids), state)
+                yield self.loss(logits.reshape(-1, logits.size(-1)), targets.reshape(-1)), targets.numel()
+            return
+        batches = bucket_batches(
+            [len(s) for s in train.ids], self.hyper.batch_size, shuffle=True, seed=self.hyper.seed + epoch
+        )
+        for batch in shard(list(batches), self.world)[: self.steps_per_epoch]:
+            labels = train.labels[batch] if train.labels is not None else None
+            yield self._batch_loss([train.ids[i] for i in batch], labels)
+
+    def fit(self, train: Split, validation: Split, run_dir: Path | None = None) -> FitResult:
+        hyper = self.hyper
+        self.stream = self._stream(train) if hyper.bptt and not self.classifier else None
+        if self.stream is not None:
+            self.steps_per_epoch = math.ceil((self.stream.size(1) - 1) / hyper.bptt)
+        else:
+            # With several ranks each takes its share of the batches (the effective batch is batch_size x ranks).
+            self.steps_per_epoch = max(1, math.ceil(len(train) / hyper.batch_size) // self.world.size)
+        optimizer, schedule = self._optimizer(self.steps_per_epoch)
+        per_step = not isinstance(schedule, ReduceLROnPlateau)
         result = FitResult(best_epoch=0, best_metrics={})
         best_state, best_metrics, stale = None, None, 0
         started = time.perf_counter()
         for epoch in range(1, hyper.epochs + 1):
             self.model.train()
             total_loss, total_items, epoch_start = 0.0, 0, time.perf_counter()
-            batches = bucket_batches(lengths, hyper.batch_size, shuffle=True, seed=hyper.seed + epoch)
-            batches = shard(list(batches), self.world)[:steps_per_epoch]
             bar = tqdm(
-                batches,
-                total=len(batches),
+                self._epoch_steps(train, epoch),
+                total=self.steps_per_epoch,
                 desc=f"epoch {epoch}",
                 leave=False,
                 mininterval=1.0,
                 disable=None if self.world.is_main else True,
             )
-            for batch in bar:
-                labels = train.labels[batch] if train.labels is not None else None
-                loss, items = self._batch_loss([train.ids[i] for i in batch], labels)
+            for loss, items in bar:
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 nn.utils.clip_grad_norm_(self.model.parameters(), hyper.clip_norm)
                 optimizer.step()
-                schedule.step()
+                if per_step:
+                    schedule.step()
                 total_loss += loss.item() * items
                 total_items += items
                 rate = total_items / max(1e-9, time.perf_counter() - epoch_start)
                 bar.set_postfix(loss=f"{total_loss / total_items:.4f}", items_per_s=f"{rate:.0f}")
             metrics = self.evaluate(validation)
+            learning_rate = optimizer.param_groups[0]["lr"]
+            if not per_step:
+                schedule.step(metrics["accuracy" if self.classifier else "perplexity"])
             entry = {
                 "epoch": epoch,
                 "train_loss": total_loss / max(1, total_items),
-                "learning_rate": schedule.get_last_lr()[0],
+                "learning_rate": learning_rate,
                 "seconds": time.perf_counter() - epoch_start,
                 "validation": metrics,
             }
