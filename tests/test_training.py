@@ -152,6 +152,14 @@ def test_bad_data_is_a_clear_error(tmp_path: Path) -> None:
         check=False,
     )
     assert evaluate.returncode == 2 and "Traceback" not in evaluate.stderr
+    # Next-word text too short to cut into the stream's rows: a message that says what to change.
+    short = tmp_path / "short.txt"
+    short.write_text("a few words\nand a few more\n", encoding="utf-8")
+    streamed = run_cli(
+        "train", "--task", "next-word", "--format", "text", "--data", str(short), "--valid-data", str(short),
+        "--out", str(tmp_path / "m" / "words" / "1"), check=False,
+    )  # fmt: skip
+    assert streamed.returncode == 2 and "--bptt 0" in streamed.stderr and "Traceback" not in streamed.stderr
 
 
 def test_step_graph_runs_any_length_and_carries_state(model_repository: Path) -> None:

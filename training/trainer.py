@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from rnnserve_bundle.config import PAD_ID
 from training.batching import bucket_batches, pad
+from training.data import DataError
 from training.distributed import World, shard, wrap
 from training.metrics import LanguageModelScore, classification_metrics
 from training.plots import plot_curves
@@ -164,7 +165,10 @@ class Trainer:
         rows = self.hyper.batch_size * self.world.size
         columns = len(tokens) // rows
         if columns < 2:
-            raise ValueError(f"the training stream ({len(tokens)} tokens) is too short for {rows} rows")
+            raise DataError(
+                f"the training text ({len(tokens)} tokens) is too short to stream in {rows} rows: "
+                "lower --batch-size, or train on whole sentences with --bptt 0"
+            )
         stream = torch.tensor(tokens[: rows * columns], dtype=torch.long).view(rows, columns)
         mine = slice(self.world.rank * self.hyper.batch_size, (self.world.rank + 1) * self.hyper.batch_size)
         return stream[mine].to(self.device)
