@@ -104,8 +104,6 @@ class Trainer:
         self.eos_id = eos_id
         self.unk_id = unk_id
         self.generator = torch.Generator(device=device).manual_seed(hyper.seed)
-        self.stream: torch.Tensor | None = None
-        self.steps_per_epoch = 0
         self.loss = nn.CrossEntropyLoss(ignore_index=PAD_ID if not classifier else -100)
 
     def _word_dropout(self, input_ids: torch.Tensor) -> torch.Tensor:
@@ -185,7 +183,8 @@ class Trainer:
             optimizer: torch.optim.Optimizer = torch.optim.SGD(
                 parameters, lr=hyper.learning_rate, weight_decay=hyper.weight_decay
             )
-            return optimizer, ReduceLROnPlateau(optimizer, mode=self._mode, factor=0.25, patience=0)
+            mode = "max" if self.classifier else "min"
+            return optimizer, ReduceLROnPlateau(optimizer, mode=mode, factor=0.25, patience=0)
         optimizer = torch.optim.AdamW(parameters, lr=hyper.learning_rate, weight_decay=hyper.weight_decay)
         return optimizer, OneCycleLR(
             optimizer,
@@ -195,15 +194,13 @@ class Trainer:
             anneal_strategy="cos",
         )
 
-    @property
-    def _mode(self) -> str:
-        return "max" if self.classifier else "min"
-
-    def _epoch_steps(self, train: Split, epoch: int) -> Iterator[tuple[torch.Tensor, int]]:
-        """(loss, items) for each training step of one epoch."""
-        if self.stream is not None:
+    def _epoch_steps(
+        self, train: Split, epoch: int, stream: torch.Tensor | None, steps: int
+    ) -> Iterator[tuple[torch.Tensor, int]]:
+        """(loss, items) for each training step of one epoch: windows of the stream, or batches."""
+        if stream is not None:
             state = None
-            for ids, targets in self._stream_windows(self.stream):
+            for ids, targets in self._stream_windows(stream):
                 if state is not None:  # carried across windows, not backpropagated through
                     state = tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
                 logits, state = self.trained(self._word_dropout(ids), state)
@@ -212,19 +209,19 @@ class Trainer:
         batches = bucket_batches(
             [len(s) for s in train.ids], self.hyper.batch_size, shuffle=True, seed=self.hyper.seed + epoch
         )
-        for batch in shard(list(batches), self.world)[: self.steps_per_epoch]:
+        for batch in shard(list(batches), self.world)[:steps]:
             labels = train.labels[batch] if train.labels is not None else None
             yield self._batch_loss([train.ids[i] for i in batch], labels)
 
     def fit(self, train: Split, validation: Split, run_dir: Path | None = None) -> FitResult:
         hyper = self.hyper
-        self.stream = self._stream(train) if hyper.bptt and not self.classifier else None
-        if self.stream is not None:
-            self.steps_per_epoch = math.ceil((self.stream.size(1) - 1) / hyper.bptt)
+        stream = self._stream(train) if hyper.bptt and not self.classifier else None
+        if stream is not None:
+            steps = math.ceil((stream.size(1) - 1) / hyper.bptt)
         else:
             # With several ranks each takes its share of the batches (the effective batch is batch_size x ranks).
-            self.steps_per_epoch = max(1, math.ceil(len(train) / hyper.batch_size) // self.world.size)
-        optimizer, schedule = self._optimizer(self.steps_per_epoch)
+            steps = max(1, math.ceil(len(train) / hyper.batch_size) // self.world.size)
+        optimizer, schedule = self._optimizer(steps)
         per_step = not isinstance(schedule, ReduceLROnPlateau)
         result = FitResult(best_epoch=0, best_metrics={})
         best_state, best_metrics, stale = None, None, 0
@@ -233,8 +230,8 @@ class Trainer:
             self.model.train()
             total_loss, total_items, epoch_start = 0.0, 0, time.perf_counter()
             bar = tqdm(
-                self._epoch_steps(train, epoch),
-                total=self.steps_per_epoch,
+                self._epoch_steps(train, epoch, stream, steps),
+                total=steps,
                 desc=f"epoch {epoch}",
                 leave=False,
                 mininterval=1.0,
