@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -93,3 +94,29 @@ def test_word_dropout_replaces_real_words_by_unk() -> None:
     assert 0.35 < replaced.sum().item() / real.sum().item() < 0.65
     hyper.word_dropout = 0.0
     assert torch.equal(trainer._word_dropout(ids), ids)
+
+
+def _fit_tiny_classifier(ema_decay: float):
+    from training.trainer import Hyperparameters, Split, Trainer
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    ids = [list(rng.integers(4, 20, size=rng.integers(2, 7))) for _ in range(64)]
+    labels = np.array([int(s[0] >= 12) for s in ids])  # learnable from the first word
+    split = Split([[int(t) for t in s] for s in ids], labels)
+    hyper = Hyperparameters(
+        epochs=2, batch_size=8, learning_rate=1e-2, weight_decay=0, clip_norm=1, patience=2, seed=3, ema_decay=ema_decay
+    )
+    trainer = Trainer(RNNClassifier(arch("lstm", True), 20, 2), True, hyper, torch.device("cpu"), eos_id=3, unk_id=1)
+    return trainer, trainer.fit(split, split), split
+
+
+def test_weight_averaging_validates_and_keeps_the_average_without_changing_training() -> None:
+    plain_trainer, plain, _ = _fit_tiny_classifier(0.0)
+    trainer, averaged, split = _fit_tiny_classifier(0.9)
+    # The same steps were taken: averaging only watches the trajectory.
+    assert [e["train_loss"] for e in averaged.history] == [e["train_loss"] for e in plain.history]
+    # What is kept is not the last weights but their average, and it is what was validated.
+    kept = trainer.model.state_dict()
+    assert any(not torch.equal(kept[k], v) for k, v in plain_trainer.model.state_dict().items())
+    assert trainer.evaluate(split) == averaged.history[averaged.best_epoch - 1]["validation"]

@@ -64,6 +64,12 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         help="next-word: train on one continuous stream with the state carried across windows of this many "
         "steps (default 35); 0: whole sentences, padded",
     )
+    train.add_argument(
+        "--ema-decay",
+        type=float,
+        help="validate, keep and export an exponential moving average of the weights with this decay "
+        "per step (e.g. 0.999); 0: the weights as trained",
+    )
     train.add_argument("--seed", type=int)
     train.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     train.add_argument("--run-dir", type=Path, help="where history.json and plots go")
@@ -157,6 +163,7 @@ OVERRIDES = (
     "patience",
     "optimizer",
     "bptt",
+    "ema_decay",
     "seed",
 )
 

@@ -24,6 +24,7 @@ TASK_DEFAULTS: dict[Task, dict] = {
         "patience": 2,
         "optimizer": "adamw",
         "bptt": 0,
+        "ema_decay": 0.0,
     },
     Task.INTENT: {
         "cell": "lstm",
@@ -47,6 +48,7 @@ TASK_DEFAULTS: dict[Task, dict] = {
         "patience": 4,
         "optimizer": "adamw",
         "bptt": 0,
+        "ema_decay": 0.0,
     },
     Task.NEXT_WORD: {
         "cell": "lstm",
@@ -70,5 +72,6 @@ TASK_DEFAULTS: dict[Task, dict] = {
         "patience": 3,
         "optimizer": "sgd",
         "bptt": 35,
+        "ema_decay": 0.0,
     },
 }

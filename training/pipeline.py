@@ -252,6 +252,7 @@ def _train_bundle(options: TrainOptions, world: World, device: torch.device) -> 
         word_dropout=settings["word_dropout"],
         optimizer=settings["optimizer"],
         bptt=settings["bptt"],
+        ema_decay=settings["ema_decay"],
     )
     trainer = Trainer(
         model,

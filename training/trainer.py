@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 from torch.optim.lr_scheduler import LRScheduler, OneCycleLR, ReduceLROnPlateau
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from rnnserve_bundle.config import PAD_ID
@@ -48,6 +49,7 @@ class Hyperparameters:
     word_dropout: float = 0.0
     optimizer: str = "adamw"  # or "sgd": divided by 4 when validation stalls
     bptt: int = 0  # language models: > 0 trains on one continuous stream, windows of this many steps
+    ema_decay: float = 0.0  # > 0: validate and keep an exponential moving average of the weights
 
 
 @dataclass
@@ -124,25 +126,27 @@ class Trainer:
         return self.loss(logits.reshape(-1, logits.size(-1)), targets.reshape(-1)), int(lengths.sum())
 
     @torch.no_grad()
-    def predict(self, split: Split, batch_size: int = 256) -> np.ndarray:
-        """Classifier: the predicted class of each example."""
-        self.model.eval()
+    def predict(self, split: Split, batch_size: int = 256, model: nn.Module | None = None) -> np.ndarray:
+        """Classifier: the predicted class of each example (by `model`, default the trained one)."""
+        model = model or self.model
+        model.eval()
         predictions = np.zeros(len(split), dtype=np.int64)
         for batch in bucket_batches([len(s) for s in split.ids], batch_size, shuffle=False):
             input_ids, lengths = _tensors([split.ids[i] for i in batch], self.device)
-            predictions[batch] = self.model(input_ids, lengths).argmax(dim=1).cpu().numpy()
+            predictions[batch] = model(input_ids, lengths).argmax(dim=1).cpu().numpy()
         return predictions
 
     @torch.no_grad()
-    def evaluate(self, split: Split, batch_size: int = 256) -> dict:
-        self.model.eval()
+    def evaluate(self, split: Split, batch_size: int = 256, model: nn.Module | None = None) -> dict:
+        model = model or self.model
+        model.eval()
         if self.classifier:
-            num_classes = self.model.head.out_features
-            return classification_metrics(split.labels, self.predict(split, batch_size), num_classes)
+            num_classes = model.head.out_features
+            return classification_metrics(split.labels, self.predict(split, batch_size, model), num_classes)
         score = LanguageModelScore()
         for batch in bucket_batches([len(s) for s in split.ids], batch_size, shuffle=False):
             input_ids, lengths = _tensors([split.ids[i] for i in batch], self.device)
-            logits, _ = self.model(input_ids)
+            logits, _ = model(input_ids)
             targets = _lm_targets(input_ids, lengths, self.eos_id)
             real = targets != PAD_ID
             log_probs = torch.log_softmax(logits[real], dim=-1).cpu().numpy()
@@ -223,6 +227,13 @@ class Trainer:
             steps = max(1, math.ceil(len(train) / hyper.batch_size) // self.world.size)
         optimizer, schedule = self._optimizer(steps)
         per_step = not isinstance(schedule, ReduceLROnPlateau)
+        # The average of the weights along the last steps of training generalises better than the
+        # last weights (Polyak averaging; the weight averaging of AWD-LSTM and of SWA): with
+        # `ema_decay` it is what is validated, chosen by early stopping and exported.
+        averaged = (
+            AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(hyper.ema_decay)) if hyper.ema_decay else None
+        )
+        validated = averaged.module if averaged is not None else self.model
         result = FitResult(best_epoch=0, best_metrics={})
         best_state, best_metrics, stale = None, None, 0
         started = time.perf_counter()
@@ -244,14 +255,14 @@ class Trainer:
                 optimizer.step()
                 if per_step:
                     schedule.step()
+                if averaged is not None:
+                    averaged.update_parameters(self.model)
                 total_loss += loss.item() * items
                 total_items += items
                 rate = total_items / max(1e-9, time.perf_counter() - epoch_start)
                 bar.set_postfix(loss=f"{total_loss / total_items:.4f}", items_per_s=f"{rate:.0f}")
-            metrics = self.evaluate(validation)
+            metrics = self.evaluate(validation, model=validated)
             learning_rate = optimizer.param_groups[0]["lr"]
-            if not per_step:
-                schedule.step(metrics["accuracy" if self.classifier else "perplexity"])
             entry = {
                 "epoch": epoch,
                 "train_loss": total_loss / max(1, total_items),
@@ -268,13 +279,15 @@ class Trainer:
                 {k: round(v, 4) for k, v in metrics.items()},
             )
             if self._better(metrics, best_metrics):
-                best_state = copy.deepcopy(self.model.state_dict())
+                best_state = copy.deepcopy(validated.state_dict())
                 best_metrics, result.best_epoch, stale = metrics, epoch, 0
             else:
                 stale += 1
                 if stale >= hyper.patience:
                     log.info("early stop: no validation improvement for %d epoch(s)", stale)
                     break
+            if not per_step:
+                schedule.step(metrics["accuracy" if self.classifier else "perplexity"])
         self.model.load_state_dict(best_state)
         self.model.eval()
         result.best_metrics = best_metrics or {}
