@@ -307,6 +307,7 @@ def _train_bundle(options: TrainOptions, world: World, device: torch.device) -> 
                 "processes": world.size,
                 "best_epoch": fit.best_epoch,
                 "epochs_run": len(fit.history),
+                "kept_weights": fit.kept,
                 "duration_s": round(fit.duration_s, 1),
                 "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             },

@@ -69,6 +69,7 @@ class FitResult:
     best_metrics: dict
     history: list[dict] = field(default_factory=list)
     duration_s: float = 0.0
+    kept: str = "last"  # the weights kept: "last" (as trained) or "average" (ema_decay)
 
 
 def _tensors(ids: list[list[int]], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -227,13 +228,14 @@ class Trainer:
             steps = max(1, math.ceil(len(train) / hyper.batch_size) // self.world.size)
         optimizer, schedule = self._optimizer(steps)
         per_step = not isinstance(schedule, ReduceLROnPlateau)
-        # The average of the weights along the last steps of training generalises better than the
-        # last weights (Polyak averaging; the weight averaging of AWD-LSTM and of SWA): with
-        # `ema_decay` it is what is validated, chosen by early stopping and exported.
+        # An average of the weights along the last steps generalises better than the last weights
+        # (Polyak averaging; the averaged SGD of AWD-LSTM, SWA). With `ema_decay` the average is
+        # what is validated, what early stopping and the plateau schedule see and what is kept,
+        # unless at the end the last weights validate better: a run too short for the average's
+        # horizon (an average over about 1 / (1 - ema_decay) steps) keeps its trained weights.
         averaged = (
             AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(hyper.ema_decay)) if hyper.ema_decay else None
         )
-        validated = averaged.module if averaged is not None else self.model
         result = FitResult(best_epoch=0, best_metrics={})
         best_state, best_metrics, stale = None, None, 0
         started = time.perf_counter()
@@ -261,6 +263,7 @@ class Trainer:
                 total_items += items
                 rate = total_items / max(1e-9, time.perf_counter() - epoch_start)
                 bar.set_postfix(loss=f"{total_loss / total_items:.4f}", items_per_s=f"{rate:.0f}")
+            validated = averaged.module if averaged is not None else self.model
             metrics = self.evaluate(validation, model=validated)
             learning_rate = optimizer.param_groups[0]["lr"]
             entry = {
@@ -273,9 +276,10 @@ class Trainer:
             result.history.append(entry)
             log.log(
                 logging.INFO if self.world.is_main else logging.DEBUG,
-                "epoch %d: train loss %.4f, validation %s",
+                "epoch %d: train loss %.4f, validation%s %s",
                 epoch,
                 entry["train_loss"],
+                " (weights averaged)" if averaged is not None else "",
                 {k: round(v, 4) for k, v in metrics.items()},
             )
             if self._better(metrics, best_metrics):
@@ -288,6 +292,13 @@ class Trainer:
                     break
             if not per_step:
                 schedule.step(metrics["accuracy" if self.classifier else "perplexity"])
+        if averaged is not None:
+            last = self.evaluate(validation)
+            result.kept = "average"
+            if self._better(last, best_metrics):
+                log.info("the last weights validate better than their average: keeping them")
+                best_state, best_metrics, result.kept = copy.deepcopy(self.model.state_dict()), last, "last"
+                result.best_epoch = len(result.history)
         self.model.load_state_dict(best_state)
         self.model.eval()
         result.best_metrics = best_metrics or {}
@@ -303,6 +314,7 @@ def write_history(run_dir: Path, result: FitResult, hyper: Hyperparameters) -> N
         "hyperparameters": asdict(hyper),
         "best_epoch": result.best_epoch,
         "best_validation": result.best_metrics,
+        "kept_weights": result.kept,
         "history": result.history,
     }
     (run_dir / "history.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
