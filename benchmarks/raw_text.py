@@ -91,7 +91,7 @@ def _name(bundle: Path) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="+", type=Path, default=[ROOT / "models" / "next-word" / "3"])
+    parser.add_argument("--models", nargs="+", type=Path, default=[ROOT / "models" / "next-word" / "4"])
     parser.add_argument("--sentiment", nargs="*", type=Path, default=[ROOT / "models" / "sentiment" / "3"])
     parser.add_argument("--write", type=Path)
     args = parser.parse_args()
