@@ -108,9 +108,16 @@ def _fit_tiny_classifier(ema_decay: float, optimizer: str):
     # when validation stalls, and its weights wander: the regime where an average helps.
     rate = 1e-2 if optimizer == "adamw" else 2.0
     hyper = Hyperparameters(
-        epochs=4, batch_size=8, learning_rate=rate, weight_decay=0, clip_norm=1, patience=4, seed=3, optimizer=optimizer
+        epochs=4,
+        batch_size=8,
+        learning_rate=rate,
+        weight_decay=0,
+        clip_norm=1,
+        patience=4,
+        seed=3,
+        optimizer=optimizer,
+        ema_decay=ema_decay,
     )
-    hyper.ema_decay = ema_decay
     trainer = Trainer(RNNClassifier(arch("lstm", True), 20, 2), True, hyper, torch.device("cpu"), eos_id=3, unk_id=1)
     return trainer, trainer.fit(split, split), split
 

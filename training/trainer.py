@@ -7,7 +7,9 @@ weights kept, and one of two regimes:
   the training sentences as one continuous stream cut into `batch_size` rows, truncated
   backpropagation through `bptt` steps with the recurrent state carried from window to window
   (so every word is read in context, across sentence boundaries, with no padding), and plain SGD
-  whose learning rate is divided by 4 whenever validation does not improve."""
+  whose learning rate is divided by 4 whenever validation does not improve.
+
+Either can validate, keep and export an exponential moving average of the weights (`ema_decay`)."""
 
 from __future__ import annotations
 
@@ -129,7 +131,7 @@ class Trainer:
     @torch.no_grad()
     def predict(self, split: Split, batch_size: int = 256, model: nn.Module | None = None) -> np.ndarray:
         """Classifier: the predicted class of each example (by `model`, default the trained one)."""
-        model = model or self.model
+        model = self.model if model is None else model
         model.eval()
         predictions = np.zeros(len(split), dtype=np.int64)
         for batch in bucket_batches([len(s) for s in split.ids], batch_size, shuffle=False):
@@ -139,7 +141,7 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self, split: Split, batch_size: int = 256, model: nn.Module | None = None) -> dict:
-        model = model or self.model
+        model = self.model if model is None else model
         model.eval()
         if self.classifier:
             num_classes = model.head.out_features
