@@ -54,7 +54,8 @@ def summary(runs: dict[int, dict]) -> str:
     for seed, config in runs.items():
         training = config["training"]
         cells = [f"{validation[seed][name]:.4f}" for name in names]
-        epochs = f"{training['best_epoch']} / {training['epochs_run']}"
+        fits = training.get("members", [training])  # an ensemble records each member's run
+        epochs = ", ".join(f"{fit['best_epoch']} / {fit['epochs_run']}" for fit in fits)
         lines.append(f"| {seed} | " + " | ".join(cells) + f" | {epochs} | {training['duration_s']:.0f} s |")
     spread = [
         f"{statistics.mean(v[name] for v in validation.values()):.4f} ± "

@@ -47,6 +47,8 @@ class Architecture(BaseModel):
     dropout: float
     tied_embeddings: bool = False
     parameters: int = 0
+    # Classifiers trained apart and served as one graph (their mean probability); parameters counts all.
+    members: int = Field(default=1, ge=1)
 
 
 class ServingOptions(BaseModel):

@@ -8,7 +8,7 @@ import torch
 
 from rnnserve_bundle.config import Architecture
 from training.batching import pad
-from training.model import NextWordGraph, RNNClassifier, RNNLanguageModel, reverse_within_length
+from training.model import EnsembleClassifier, NextWordGraph, RNNClassifier, RNNLanguageModel, reverse_within_length
 
 
 def arch(cell: str, bidirectional: bool, layers: int = 2) -> Architecture:
@@ -141,3 +141,37 @@ def test_weight_averaging_keeps_the_average_unless_the_last_weights_validate_bet
     assert too_long.kept == "last"
     assert too_long.best_metrics["accuracy"] > max(e["validation"]["accuracy"] for e in too_long.history)
     assert trainer.evaluate(split) == too_long.best_metrics
+
+
+def test_an_ensemble_answers_its_members_mean_probability_and_ignores_padding() -> None:
+    torch.manual_seed(0)
+    members = [RNNClassifier(arch(cell, True, layers=1), 20, 4).eval() for cell in ("lstm", "gru", "lstm")]
+    ensemble = EnsembleClassifier(members).eval()
+    ids, lengths = pad(SEQUENCES)
+    ids_t, lengths_t = torch.from_numpy(ids), torch.from_numpy(lengths)
+    with torch.no_grad():
+        mean = torch.stack([torch.softmax(m(ids_t, lengths_t), dim=1) for m in members]).mean(dim=0)
+        answer = torch.softmax(ensemble(ids_t, lengths_t), dim=1)
+        # Each sequence alone, without padding, gets the same answer.
+        alone = torch.cat([ensemble(torch.tensor([s]), torch.tensor([len(s)])) for s in SEQUENCES])
+    torch.testing.assert_close(answer, mean)
+    torch.testing.assert_close(torch.softmax(alone, dim=1), mean)
+    assert not torch.allclose(mean, torch.softmax(members[0](ids_t, lengths_t), dim=1))
+
+
+def test_operating_points_choose_on_the_validation_curve() -> None:
+    from training.out_of_scope import OperatingPoint, choose
+
+    # (threshold, in-scope accuracy, out-of-scope recall), thresholds increasing. The class catches
+    # every validation `oos` example from the lowest threshold on, so recall cannot rank rows 0-3.
+    curve = np.array([[0.0, 0.99, 1.0], [0.3, 0.985, 1.0], [0.5, 0.98, 1.0], [0.7, 0.97, 1.0], [0.9, 0.9, 1.0]])
+    # In-scope accuracy >= X: the accuracy accepted is spent on the threshold.
+    assert choose(curve, OperatingPoint.parse("in-scope-accuracy=0.98")) == 2
+    assert choose(curve, OperatingPoint.parse("in-scope-accuracy=0.99")) == 0
+    assert choose(curve, OperatingPoint.parse("in-scope-accuracy=1.0")) == 0  # unreachable: the closest
+    assert choose(curve, OperatingPoint.parse("oos-recall=1.0")) == 0  # the most accuracy at that recall
+    assert choose(curve, OperatingPoint.parse("balanced")) == 0
+    # Where recall still rises, the most recall at the accuracy asked for.
+    rising = np.array([[0.0, 0.99, 0.6], [0.4, 0.985, 0.8], [0.6, 0.97, 0.9]])
+    assert choose(rising, OperatingPoint.parse("in-scope-accuracy=0.98")) == 1
+    assert choose(rising, OperatingPoint.parse("oos-recall=0.7")) == 1

@@ -248,6 +248,27 @@ def test_operating_point_moves_the_out_of_scope_threshold(tmp_path: Path) -> Non
     bad = run_cli(*common, "--oos-operating-point", "recall=2", "--out", str(out), *TINY, check=False)
     assert bad.returncode == 2 and "operating point" in bad.stderr
 
+    # Moved after training, on validation data, without retraining: the same model, another point.
+    weights = (out / "model.onnx").read_bytes()
+    rule_args = ["oos-rule", "--model", str(out), "--format", "clinc150", "--data", str(data), "--split", "val"]
+    moved = run_cli(*rule_args, "--oos-operating-point", "in-scope-accuracy=0.5")
+    rule = BundleConfig.load(out).out_of_scope
+    assert json.loads(moved.stdout)["out_of_scope"]["threshold"] == rule.threshold
+    assert rule.operating_point == "in-scope-accuracy=0.5" and rule.validation["in_scope_accuracy"] >= 0.5
+    evaluated = json.loads(
+        run_cli("evaluate", "--model", str(out), "--format", "clinc150", "--data", str(data), "--split", "val").stdout
+    )
+    assert evaluated["oos_recall"] == pytest.approx(rule.validation["oos_recall"])
+    assert BundleConfig.load(out).metrics["validation"]["oos_recall"] == pytest.approx(rule.validation["oos_recall"])
+    assert (out / "model.onnx").read_bytes() == weights
+    bad_point = run_cli(*rule_args, "--oos-operating-point", "recall=2", check=False)
+    assert bad_point.returncode == 2 and "operating point" in bad_point.stderr
+    no_oos = tmp_path / "no-oos.jsonl"
+    no_oos.write_text('{"text": "play jazz", "label": "play_music"}\n', encoding="utf-8")
+    refused = run_cli("oos-rule", "--model", str(out), "--format", "jsonl", "--data", str(no_oos),
+                      "--oos-operating-point", "balanced", check=False)  # fmt: skip
+    assert refused.returncode == 2 and "no out-of-scope examples" in refused.stderr
+
 
 def test_out_of_scope_by_threshold_trains_evaluates_and_serves(tmp_path: Path) -> None:
     """The mechanism end to end: the threshold chosen on validation is the one evaluation and the
@@ -493,3 +514,43 @@ def test_run_directory_holds_history_curves_and_confusion_matrix(tmp_path: Path,
     assert np.trace(matrix) / matrix.sum() == pytest.approx(history["best_validation"]["accuracy"])
     for plot in ("curves.png", "confusion.png"):
         assert (run / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_an_ensemble_trains_its_members_apart_and_serves_as_one_graph(tmp_path: Path, data_dir: Path) -> None:
+    import httpx
+
+    from tests.conftest import Server
+
+    run = tmp_path / "run"
+    out = tmp_path / "models" / "support" / "1"
+    run_cli("train", "--task", "intent", "--format", "csv", "--data", str(data_dir / "intent.csv"),
+            "--text-field", "utterance", "--label-field", "intent", "--out", str(out), "--run-dir", str(run),
+            *TINY, "--ensemble", "2")  # fmt: skip
+    config = BundleConfig.load(out)
+    assert config.architecture.members == 2 and len(config.training["members"]) == 2
+    assert config.training["hyperparameters"]["ensemble"] == 2
+    # Each member has its own seed and its own training record; all validate on the same split.
+    histories = [json.loads((run / f"member-{i}" / "history.json").read_text()) for i in (1, 2)]
+    assert [h["hyperparameters"]["seed"] for h in histories] == [13, 14]
+    assert histories[0]["history"] != histories[1]["history"]
+    assert {h["best_validation"]["examples"] for h in histories} == {config.data["validation_examples"]}
+    # The confusion matrix and the bundle's metrics are the ensemble's, measured on the exported graph.
+    matrix = np.array(json.loads((run / "confusion.json").read_text())["true_by_predicted"])
+    assert np.trace(matrix) / matrix.sum() == pytest.approx(config.metrics["validation"]["accuracy"])
+    assert config.export["max_abs_diff"] < 1e-4
+
+    server = Server(out.parent.parent)
+    try:
+        server.wait_ready()
+        texts = ["play some jazz", "will it rain tomorrow", "book a table for two"]
+        answer = httpx.post(f"{server.url}/predict", json={"model": "support", "inputs": texts}, timeout=30)
+        assert answer.status_code == 200
+        for output in answer.json()["outputs"]:
+            assert output["label"] in config.labels and 0 < output["score"] <= 1
+    finally:
+        server.stop()
+
+    # A language model has no ensemble: a clear error before any training.
+    words = run_cli("train", "--task", "next-word", "--format", "text", "--data", str(data_dir / "text"),
+                    "--out", str(tmp_path / "m" / "words" / "1"), "--ensemble", "2", check=False)  # fmt: skip
+    assert words.returncode == 2 and "--ensemble" in words.stderr and "Traceback" not in words.stderr

@@ -70,6 +70,12 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         help="validate, keep and export an exponential moving average of the weights with this decay "
         "per step (e.g. 0.999); 0: the weights as trained",
     )
+    train.add_argument(
+        "--ensemble",
+        type=int,
+        help="classifiers: train this many models with successive seeds and serve them as one graph "
+        "(their mean probability); each adds its training time and its serving cost",
+    )
     train.add_argument("--seed", type=int)
     train.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     train.add_argument("--run-dir", type=Path, help="where history.json and plots go")
@@ -130,6 +136,18 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     retokenize.add_argument("--out", required=True, type=Path, help="the new bundle directory")
     _field_options(retokenize)
 
+    rule = commands.add_parser(
+        "oos-rule",
+        help="choose an intent bundle's out-of-scope threshold again, at another operating point, on "
+        "validation data holding 'oos' examples (the weights stay); rewrites its config.json",
+    )
+    rule.add_argument("--model", required=True, type=Path, help="bundle directory")
+    rule.add_argument("--format", required=True, choices=list(FORMATS), dest="data_format")
+    rule.add_argument("--data", required=True, type=Path, help="validation data (never test data)")
+    rule.add_argument("--split", default="validation", help="split file to read from a directory")
+    rule.add_argument("--oos-operating-point", required=True, help="as for train")
+    _field_options(rule)
+
     evaluate = commands.add_parser("evaluate", help="print held-out metrics of a bundle as JSON")
     evaluate.add_argument("--model", required=True, type=Path, help="bundle directory")
     evaluate.add_argument("--format", required=True, choices=list(FORMATS), dest="data_format")
@@ -164,6 +182,7 @@ OVERRIDES = (
     "optimizer",
     "bptt",
     "ema_decay",
+    "ensemble",
     "seed",
 )
 
@@ -226,6 +245,18 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _oos_rule(args: argparse.Namespace) -> int:
+    from training.pipeline import rechoose_out_of_scope
+
+    examples = read_dataset(
+        args.data_format, args.data, split=args.split, text_field=args.text_field, label_field=args.label_field
+    )
+    config = rechoose_out_of_scope(args.model, examples, args.oos_operating_point, str(args.data))
+    assert config.out_of_scope is not None
+    print(json.dumps({"bundle": str(args.model), "out_of_scope": config.out_of_scope.model_dump(exclude={"curve"})}))
+    return 0
+
+
 def _retokenize(args: argparse.Namespace) -> int:
     from training.retokenize import retokenize
 
@@ -245,7 +276,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m training") -> int
         logging.getLogger(noisy).setLevel(logging.WARNING)
     args = _parser(prog).parse_args(argv)
     try:
-        commands = {"train": _train, "evaluate": _evaluate, "retokenize": _retokenize}
+        commands = {"train": _train, "evaluate": _evaluate, "retokenize": _retokenize, "oos-rule": _oos_rule}
         return commands[args.command](args)
     except (DataError, ExportError, QuantizationError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)

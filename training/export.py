@@ -16,7 +16,7 @@ from onnx import helper, numpy_helper
 from rnnserve_bundle.config import INPUT_IDS, LENGTHS, LOGITS, MODEL_FILE, STEP_MODEL_FILE
 from rnnserve_bundle.sessions import CPU, create_session
 from training.batching import pad
-from training.model import NextWordGraph, RNNClassifier, RNNLanguageModel, StepGraph
+from training.model import EnsembleClassifier, NextWordGraph, RNNClassifier, RNNLanguageModel, StepGraph
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +149,7 @@ def parity_batches(sample: list[list[int]]) -> list[list[list[int]]]:
     return [sample, other]
 
 
-def export_classifier(model: RNNClassifier, directory: Path, sample: list[list[int]]) -> dict:
+def export_classifier(model: RNNClassifier | EnsembleClassifier, directory: Path, sample: list[list[int]]) -> dict:
     model.eval()
     ids, lengths = pad(sample)
     batch, sequence = _dims()

@@ -9,6 +9,8 @@ ops that ONNX and ONNX Runtime run natively (no packed sequences needed).
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor, nn
 
@@ -111,6 +113,22 @@ class RNNClassifier(nn.Module):
         padded = (steps >= lengths.unsqueeze(1)).unsqueeze(2)
         pooled = outputs.masked_fill(padded, -1e4).amax(dim=1)
         return self.head(self.output_dropout(torch.cat([summary, pooled], dim=1)))
+
+
+class EnsembleClassifier(nn.Module):
+    """Several classifiers trained apart, served as one graph: the log of their mean probability.
+
+    Its softmax is the members' mean probability, so everything downstream (temperature, the
+    out-of-scope rule, top-k) reads it as it reads one classifier's logits.
+    """
+
+    def __init__(self, members: list[RNNClassifier]) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def forward(self, input_ids: Tensor, lengths: Tensor) -> Tensor:
+        log_probs = torch.stack([torch.log_softmax(m(input_ids, lengths), dim=1) for m in self.members])
+        return torch.logsumexp(log_probs, dim=0) - math.log(len(self.members))
 
 
 class RNNLanguageModel(nn.Module):

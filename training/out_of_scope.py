@@ -3,7 +3,8 @@ examples: the threshold on the best in-scope intent's calibrated probability (wi
 trained with an out-of-scope class, that class winning as well), at a stated operating point.
 
 Operating points: `balanced` (the mean of in-scope accuracy and out-of-scope recall is highest),
-`in-scope-accuracy=X` (the highest out-of-scope recall that keeps in-scope accuracy at X or more),
+`in-scope-accuracy=X` (the highest out-of-scope recall that keeps in-scope accuracy at X or more;
+among equal recalls, the highest threshold),
 `oos-recall=X` (the highest in-scope accuracy that keeps out-of-scope recall at X or more).
 """
 
@@ -61,7 +62,15 @@ def trade_off(
 
 
 def choose(curve: np.ndarray, point: OperatingPoint) -> int:
-    """The row of the curve at the operating point (ties: the lower threshold)."""
+    """The row of the curve at the operating point (rows in increasing threshold order).
+
+    Ties go to the lower threshold, except at `in-scope-accuracy=X`: when several thresholds give
+    the same, highest out-of-scope recall, the highest of them that keeps in-scope accuracy at X is
+    taken. That happens when an out-of-scope class catches every validation example: those come
+    from the same sources as the class's training examples, so validation cannot tell the
+    thresholds apart, while out-of-scope requests of kinds that no example shows are caught only
+    by the threshold. The accuracy the operator accepted is spent on it.
+    """
     accuracy, recall = curve[:, 1], curve[:, 2]
     if point.kind == "balanced":
         return int(np.argmax(accuracy + recall))
@@ -69,7 +78,8 @@ def choose(curve: np.ndarray, point: OperatingPoint) -> int:
     allowed = np.flatnonzero(primary >= point.value - 1e-12)
     if not len(allowed):  # unreachable on validation: the closest the model gets
         return int(np.argmax(primary))
-    return int(allowed[np.argmax(secondary[allowed])])
+    best = allowed[secondary[allowed] == secondary[allowed].max()]
+    return int(best[-1] if point.kind == "in-scope-accuracy" else best[0])
 
 
 def choose_rule(

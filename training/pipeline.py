@@ -9,7 +9,7 @@ import os
 import platform
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -38,13 +38,13 @@ from training.distributed import World, join_world, leave_world
 from training.embeddings import load_pretrained, vector_dimension
 from training.evaluate import classifier_logits, evaluate_bundle, label_indices
 from training.export import export_classifier, export_language_model, mixed_length_sample
-from training.model import RNNClassifier, RNNLanguageModel, count_parameters
+from training.model import EnsembleClassifier, RNNClassifier, RNNLanguageModel, count_parameters
 from training.out_of_scope import OperatingPoint, choose_rule
 from training.plots import confusion_matrix, plot_confusion
 from training.quantize import quantize_bundle
 from training.text_conventions import detect
 from training.tokenizer import build_tokenizer
-from training.trainer import Hyperparameters, Split, Trainer
+from training.trainer import FitResult, Hyperparameters, Split, Trainer
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +157,23 @@ def choose_out_of_scope(
     return choose_rule(softmax(logits / config.temperature), labels, truth, oos_index, method, point)
 
 
+def rechoose_out_of_scope(directory: Path, examples: list[Example], point_text: str, source: str) -> BundleConfig:
+    """Move a trained intent bundle's out-of-scope threshold to another operating point, chosen on
+    `examples` (validation data with `oos` examples); the validation metrics follow."""
+    config = BundleConfig.load(directory)
+    if config.out_of_scope is None:
+        raise DataError(f"{directory}: the bundle has no out-of-scope rule to move")
+    point = OperatingPoint.parse(point_text)
+    if not any(e.label == OUT_OF_SCOPE for e in examples):
+        raise DataError(f"{source}: no out-of-scope examples (label '{OUT_OF_SCOPE}') to choose on")
+    config.out_of_scope = choose_out_of_scope(directory, config, examples, config.out_of_scope.method, point)
+    config.save(directory)
+    config.metrics = {"validation": evaluate_bundle(directory, examples)}
+    config.data["out_of_scope_rule_chosen_on"] = source
+    config.save(directory)
+    return config
+
+
 def train_bundle(options: TrainOptions) -> BundleConfig | None:
     """Train and write the bundle; under torchrun only rank 0 exports and returns the config."""
     world, device = join_world(options.device)
@@ -166,12 +183,23 @@ def train_bundle(options: TrainOptions) -> BundleConfig | None:
         leave_world(world)
 
 
+def _fit_record(fit: FitResult) -> dict:
+    return {
+        "best_epoch": fit.best_epoch,
+        "epochs_run": len(fit.history),
+        "kept_weights": fit.kept,
+        "duration_s": round(fit.duration_s, 1),
+    }
+
+
 def _train_bundle(options: TrainOptions, world: World, device: torch.device) -> BundleConfig | None:
     settings = {
         **TASK_DEFAULTS[options.task],
         **{k: v for k, v in options.overrides.items() if v is not None},
     }
     seed = settings.get("seed", 13)
+    if settings["ensemble"] < 1 or (settings["ensemble"] > 1 and not options.task.is_classifier):
+        raise DataError("--ensemble takes a number of models >= 1, and more than one only for classifiers")
     if options.embeddings is not None and options.overrides.get("embedding_dim") is None:
         settings["embedding_dim"] = vector_dimension(options.embeddings)  # the vectors' own size
     torch.manual_seed(seed)
@@ -232,15 +260,6 @@ def _train_bundle(options: TrainOptions, world: World, device: torch.device) -> 
         tied_embeddings=not classifier and settings["embedding_dim"] == settings["hidden_size"],
     )
     vocab_size = tokenizer.get_vocab_size()
-    model = RNNClassifier(arch, vocab_size, len(labels)) if classifier else RNNLanguageModel(arch, vocab_size)
-    embeddings = None
-    if options.embeddings is not None:
-        embeddings = load_pretrained(
-            model.embedding, tokenizer.get_vocab(), options.embeddings, trainable=not options.freeze_embeddings
-        )
-    arch.parameters = count_parameters(model)
-    log.info("model: %s, %d parameters, vocabulary %d", arch.cell, arch.parameters, vocab_size)
-
     hyper = Hyperparameters(
         epochs=settings["epochs"],
         batch_size=settings["batch_size"],
@@ -254,24 +273,49 @@ def _train_bundle(options: TrainOptions, world: World, device: torch.device) -> 
         bptt=settings["bptt"],
         ema_decay=settings["ema_decay"],
     )
-    trainer = Trainer(
-        model,
-        classifier,
-        hyper,
-        device,
-        eos_id=tokenizer.token_to_id(EOS_TOKEN),
-        unk_id=tokenizer.token_to_id(UNK_TOKEN),
-        world=world,
-    )
-    fit = trainer.fit(train_split, valid_split, options.run_dir)
+    members = settings["ensemble"]
+    models, fits, embeddings = [], [], None
+    for member in range(members):
+        # Members differ by seed (initialisation, batch order, word dropout); all validate on the
+        # same split, so that the ensemble's validation figures mean what one model's do.
+        torch.manual_seed(seed + member)
+        model = RNNClassifier(arch, vocab_size, len(labels)) if classifier else RNNLanguageModel(arch, vocab_size)
+        if options.embeddings is not None:
+            embeddings = load_pretrained(
+                model.embedding, tokenizer.get_vocab(), options.embeddings, trainable=not options.freeze_embeddings
+            )
+        log.info(
+            "model %d of %d: %s, %d parameters, vocabulary %d",
+            member + 1,
+            members,
+            arch.cell,
+            count_parameters(model),
+            vocab_size,
+        )
+        trainer = Trainer(
+            model,
+            classifier,
+            replace(hyper, seed=seed + member),
+            device,
+            eos_id=tokenizer.token_to_id(EOS_TOKEN),
+            unk_id=tokenizer.token_to_id(UNK_TOKEN),
+            world=world,
+        )
+        run_dir = options.run_dir
+        if members > 1 and run_dir is not None:
+            run_dir = run_dir / f"member-{member + 1}"
+        fits.append(trainer.fit(train_split, valid_split, run_dir))
+        models.append(trainer.model)
     if not world.is_main:
         return None  # the weights are the same on every rank; rank 0 exports them
+    model = models[0] if members == 1 else EnsembleClassifier(models)
+    arch.members, arch.parameters = members, count_parameters(model)
     if classifier and options.run_dir is not None and valid_split.labels is not None:
-        matrix = confusion_matrix(valid_split.labels, trainer.predict(valid_split), len(labels))
+        matrix = confusion_matrix(valid_split.labels, trainer.predict(valid_split, model=model), len(labels))
         record = {"labels": labels, "true_by_predicted": matrix.tolist()}
         (options.run_dir / "confusion.json").write_text(json.dumps(record), encoding="utf-8")
         plot_confusion(options.run_dir, labels, matrix)
-    model = trainer.model.cpu()
+    model = model.cpu()
 
     out = options.out
     staging = out.parent / f".{out.name}.staging-{os.getpid()}"
@@ -305,10 +349,9 @@ def _train_bundle(options: TrainOptions, world: World, device: torch.device) -> 
                 "hyperparameters": settings,
                 "device": str(device),
                 "processes": world.size,
-                "best_epoch": fit.best_epoch,
-                "epochs_run": len(fit.history),
-                "kept_weights": fit.kept,
-                "duration_s": round(fit.duration_s, 1),
+                # An ensemble records each member's run, and the time of all of them.
+                **(_fit_record(fits[0]) if members == 1 else {"members": [_fit_record(fit) for fit in fits]}),
+                "duration_s": round(sum(fit.duration_s for fit in fits), 1),
                 "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             },
             embeddings=embeddings.as_dict() if embeddings is not None else None,
