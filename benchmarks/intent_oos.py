@@ -44,8 +44,10 @@ SHARED = ROOT.parent / "shared" / "datasets"
 PROBE = ROOT / "benchmarks" / "data" / "oos_probe.txt"
 SEED = 13
 HELD_OUT_CATEGORIES = 20
-# The chatbot's requirement: keep in-scope accuracy at this level on validation.
-TARGET_IN_SCOPE = 0.98
+# The chatbot's requirement is in-scope accuracy >= 0.97 on held-out requests; on these 1,378
+# validation requests the models read about a point higher than on test (intent/3: 0.983 against
+# 0.973), so validation is held to 0.985.
+TARGET_IN_SCOPE = 0.985
 
 
 def prepare(work: Path) -> dict[str, list[Example]]:
@@ -150,11 +152,12 @@ def sweep(valid: Scored, score: np.ndarray, use_class: bool) -> list[tuple[float
 
 
 def pick(curve: list[tuple[float, float, float]], target: float | None) -> float:
-    """Balanced (target None) or the most recall with validation in-scope accuracy >= target."""
+    """Balanced (target None) or the most recall with validation in-scope accuracy >= target (among
+    equal recalls the highest threshold, as training's `in-scope-accuracy=X` operating point)."""
     if target is None:
         return max(curve, key=lambda row: row[1] + row[2])[0]
     allowed = [row for row in curve if row[1] >= target] or [max(curve, key=lambda row: row[1])]
-    return max(allowed, key=lambda row: (row[2], -row[0]))[0]
+    return max(allowed, key=lambda row: (row[2], row[0]))[0]
 
 
 def main() -> None:
@@ -181,6 +184,11 @@ def main() -> None:
         ("background class + max probability", background, max_probability, True),
         ("background class + energy", background, energy, True),
     ]
+    # The energy score needs one model's raw logits. An ensemble's graph answers the log of its
+    # members' mean probability, whose log-sum-exp over the intents is log(1) = 0 without a
+    # background class (and log(1 - p(oos)) with one): no energy score to measure.
+    ensembles = [b for b in (plain, background) if BundleConfig.load(b).architecture.members > 1]
+    methods = [m for m in methods if not (m[2] is energy and m[1] in ensembles)]
     rows, curves = [], {}
     cache: dict[tuple[Path, str], Scored] = {}
 
@@ -229,6 +237,8 @@ def main() -> None:
         lines.append(f"| {name} | {point} | {' | '.join(cells)} |")
     rule = shipped.out_of_scope
     assert rule is not None
+    if ensembles:
+        lines += ["", "No energy rows: the models are ensembles, whose output is a log-probability, not raw logits."]
     lines += [
         "",
         f"The background-class bundle's own rule (`config.json`): method `{rule.method}`, operating point "
