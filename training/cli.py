@@ -130,31 +130,30 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         help="copy a bundle with a tokenizer that reads raw typed text as its corpus was written "
         "(numbers, contractions, punctuation); same vocabulary and weights",
     )
-    retokenize.add_argument("--model", required=True, type=Path, help="bundle directory")
-    retokenize.add_argument("--format", required=True, choices=list(FORMATS), dest="data_format")
-    retokenize.add_argument("--data", required=True, type=Path, help="the corpus the bundle was trained on")
+    _bundle_and_data(retokenize, "the corpus the bundle was trained on")
     retokenize.add_argument("--out", required=True, type=Path, help="the new bundle directory")
-    _field_options(retokenize)
 
     rule = commands.add_parser(
         "oos-rule",
         help="choose an intent bundle's out-of-scope threshold again, at another operating point, on "
         "validation data holding 'oos' examples (the weights stay); rewrites its config.json",
     )
-    rule.add_argument("--model", required=True, type=Path, help="bundle directory")
-    rule.add_argument("--format", required=True, choices=list(FORMATS), dest="data_format")
-    rule.add_argument("--data", required=True, type=Path, help="validation data (never test data)")
+    _bundle_and_data(rule, "validation data (never test data)")
     rule.add_argument("--split", default="validation", help="split file to read from a directory")
     rule.add_argument("--oos-operating-point", required=True, help="as for train")
-    _field_options(rule)
 
     evaluate = commands.add_parser("evaluate", help="print held-out metrics of a bundle as JSON")
-    evaluate.add_argument("--model", required=True, type=Path, help="bundle directory")
-    evaluate.add_argument("--format", required=True, choices=list(FORMATS), dest="data_format")
-    evaluate.add_argument("--data", required=True, type=Path)
+    _bundle_and_data(evaluate, "held-out data")
     evaluate.add_argument("--split", default="test", help="split file to read from a directory")
-    _field_options(evaluate)
     return parser
+
+
+def _bundle_and_data(parser: argparse.ArgumentParser, data_help: str) -> None:
+    """The options of a command that reads a bundle and a dataset."""
+    parser.add_argument("--model", required=True, type=Path, help="bundle directory")
+    parser.add_argument("--format", required=True, choices=list(FORMATS), dest="data_format")
+    parser.add_argument("--data", required=True, type=Path, help=data_help)
+    _field_options(parser)
 
 
 def _field_options(parser: argparse.ArgumentParser) -> None:
