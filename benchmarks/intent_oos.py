@@ -39,6 +39,7 @@ from rnnserve_bundle.config import BundleConfig  # noqa: E402
 from rnnserve_bundle.tensors import softmax  # noqa: E402
 from training.data import OUT_OF_SCOPE, Example, carve_validation, read_dataset, write_csv  # noqa: E402
 from training.evaluate import classifier_logits  # noqa: E402
+from training.out_of_scope import OperatingPoint, choose  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "datasets"
 PROBE = ROOT / "benchmarks" / "data" / "oos_probe.txt"
@@ -152,12 +153,9 @@ def sweep(valid: Scored, score: np.ndarray, use_class: bool) -> list[tuple[float
 
 
 def pick(curve: list[tuple[float, float, float]], target: float | None) -> float:
-    """Balanced (target None) or the most recall with validation in-scope accuracy >= target (among
-    equal recalls the highest threshold, as training's `in-scope-accuracy=X` operating point)."""
-    if target is None:
-        return max(curve, key=lambda row: row[1] + row[2])[0]
-    allowed = [row for row in curve if row[1] >= target] or [max(curve, key=lambda row: row[1])]
-    return max(allowed, key=lambda row: (row[2], row[0]))[0]
+    """The threshold training's rule chooses: balanced (target None) or in-scope accuracy >= target."""
+    point = OperatingPoint("balanced") if target is None else OperatingPoint("in-scope-accuracy", target)
+    return float(curve[choose(np.array(curve), point)][0])
 
 
 def main() -> None:

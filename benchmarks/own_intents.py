@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -33,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.report import publish  # noqa: E402
+from benchmarks.report import mean_std, publish  # noqa: E402
 from training.data import OUT_OF_SCOPE, Example, carve_validation, read_dataset, write_csv  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "datasets"
@@ -69,12 +68,6 @@ def run(*args: str) -> str:
     return subprocess.run(
         [sys.executable, "-m", "training", *args], cwd=ROOT, check=True, capture_output=True, text=True
     ).stdout
-
-
-def mean_std(values: list[float]) -> str:
-    if len(values) == 1:
-        return f"{values[0]:.3f}"
-    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
 
 
 def main() -> None:

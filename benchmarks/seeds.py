@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.report import publish  # noqa: E402
+from benchmarks.report import mean_std, publish  # noqa: E402
 
 OWN_OPTIONS = ("--seed", "--out", "--run-dir")
 
@@ -57,11 +56,7 @@ def summary(runs: dict[int, dict]) -> str:
         fits = training.get("members", [training])  # an ensemble records each member's run
         epochs = ", ".join(f"{fit['best_epoch']} / {fit['epochs_run']}" for fit in fits)
         lines.append(f"| {seed} | " + " | ".join(cells) + f" | {epochs} | {training['duration_s']:.0f} s |")
-    spread = [
-        f"{statistics.mean(v[name] for v in validation.values()):.4f} ± "
-        f"{statistics.stdev(v[name] for v in validation.values()):.4f}"
-        for name in names
-    ]
+    spread = [mean_std([v[name] for v in validation.values()], digits=4) for name in names]
     lines.append("| mean ± std | " + " | ".join(spread) + " | | |")
     return "\n".join(lines)
 
