@@ -8,7 +8,14 @@ import torch
 
 from rnnserve_bundle.config import Architecture
 from training.batching import pad
-from training.model import EnsembleClassifier, NextWordGraph, RNNClassifier, RNNLanguageModel, reverse_within_length
+from training.model import (
+    EnsembleClassifier,
+    NextWordGraph,
+    RNNClassifier,
+    RNNLanguageModel,
+    StepGraph,
+    reverse_within_length,
+)
 
 
 def arch(cell: str, bidirectional: bool, layers: int = 2) -> Architecture:
@@ -49,6 +56,44 @@ def test_next_word_ignores_padding(cell: str) -> None:
         for row, sequence in enumerate(SEQUENCES):
             alone = graph(torch.tensor([sequence]), torch.tensor([len(sequence)]))
             torch.testing.assert_close(batched[row], alone[0], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_a_stream_language_model_starts_sentences_from_the_mean_state_after_eos(cell: str) -> None:
+    torch.manual_seed(0)
+    lm = RNNLanguageModel(arch(cell, False, layers=1), vocab_size=20).eval()
+    rng = np.random.default_rng(0)
+    sentences = [[int(t) for t in rng.integers(4, 20, size=rng.integers(2, 9))] for _ in range(120)]
+    eos = 3
+    ends = lm.learn_start_state(sentences, eos, rows=2, steps=200)
+
+    # The same mean read independently: both rows of the stream in one pass (one layer: the
+    # outputs are the hidden states), at every `<eos>` after the 50 warm-up steps.
+    tokens = [t for s in sentences for t in (*s, eos)]
+    stream = torch.tensor(tokens[:400]).view(2, 200)
+    with torch.no_grad():
+        outputs, _ = lm.rnn(lm.embedding(stream))
+    at_end = (stream == eos) & (torch.arange(200) >= 50)
+    assert ends == int(at_end.sum()) > 0
+    torch.testing.assert_close(lm.start_state[0, 0], outputs[at_end].mean(dim=0), atol=1e-5, rtol=1e-5)
+    assert lm.start_state.abs().sum() > 0
+
+    # Both serving graphs start there: the step graph's zero state is the start state, its states
+    # carry over between chunks, and a sentence read from it ends where the next-word graph does.
+    sentence = torch.tensor([sentences[0] + sentences[1]])
+    step = StepGraph(lm).eval()
+    zeros = [torch.zeros(1, 1, 12) for _ in range(2 if cell == "lstm" else 1)]
+    with torch.no_grad():
+        whole, *_ = step(sentence, *zeros)
+        first, *state = step(sentence[:, :4], *zeros)
+        rest, *_ = step(sentence[:, 4:], *state)
+        from_start, _ = lm(sentence, lm.initial_state(1))
+        last = NextWordGraph(lm).eval()(sentence, torch.tensor([sentence.size(1)]))
+        from_zeros, _ = lm(sentence)
+    torch.testing.assert_close(whole, from_start)
+    torch.testing.assert_close(torch.cat([first, rest], dim=1), whole, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(last[0], whole[0, -1])
+    assert not torch.allclose(whole, from_zeros, atol=1e-3)
 
 
 def test_padding_changes_output_without_masking() -> None:

@@ -494,7 +494,13 @@ def test_next_word_streams_with_carried_state_on_two_processes(tmp_path: Path, d
     assert (hyper["optimizer"], hyper["bptt"], config.training["processes"]) == ("sgd", 10, 2)
     # Far better than a uniform guess over the fixture's small vocabulary, which it would be untrained.
     assert config.metrics["validation"]["perplexity"] < config.vocab_size / 4
-    history = json.loads((tmp_path / "run" / "history.json").read_text())["history"]
+    record = json.loads((tmp_path / "run" / "history.json").read_text())
+    history = record["history"]
+    # Sentences are validated, and served, from the mean state after `<eos>` in the stream: the
+    # exported graphs, read from their zero state, score what PyTorch validated.
+    assert config.training["start_state"].startswith("mean state after <eos> at ")
+    validated = record["best_validation"]["perplexity"]
+    assert config.metrics["validation"]["perplexity"] == pytest.approx(validated, rel=1e-4)
     rates = [entry["learning_rate"] for entry in history]
     assert rates[0] == 20 and all(later in (earlier, earlier / 4) for earlier, later in itertools.pairwise(rates))
 

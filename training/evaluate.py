@@ -28,8 +28,9 @@ from training.metrics import LanguageModelScore, classification_metrics, log_sof
 BATCH = 128
 
 
-def evaluate_bundle(directory: Path, examples: list[Example]) -> dict:
-    config = BundleConfig.load(directory)
+def evaluate_bundle(directory: Path, examples: list[Example], config: BundleConfig | None = None) -> dict:
+    """Held-out metrics of the exported graph; `config` when the caller holds a newer one than the file."""
+    config = config or BundleConfig.load(directory)
     if config.task.is_classifier:
         return _evaluate_classifier(directory, config, examples)
     return _evaluate_language_model(directory, config, examples)
@@ -71,7 +72,8 @@ def _evaluate_classifier(directory: Path, config: BundleConfig, examples: list[E
 
 
 def _evaluate_language_model(directory: Path, config: BundleConfig, examples: list[Example]) -> dict:
-    """Per-sentence perplexity: each line read from `<bos>` with a zero state, `<eos>` predicted."""
+    """Per-sentence perplexity: each line read from `<bos>` with a zero state (the step graph's
+    sentence start), `<eos>` predicted."""
     tokenizer_path = directory / TOKENIZER_FILE
     encoder = TextEncoder.from_file(tokenizer_path, max_length=1 << 30, keep_tail=False)
     eos = encoder.tokenizer.token_to_id(EOS_TOKEN)

@@ -157,11 +157,49 @@ class RNNLanguageModel(nn.Module):
             if arch.hidden_size != arch.embedding_dim:
                 raise ValueError("tied embeddings need hidden_size == embedding_dim")
             self.decoder.weight = self.embedding.weight
+        # The state a sentence starts from when it is read alone: zeros, unless the model was
+        # trained on a stream (`learn_start_state`), where every sentence began after another's
+        # `<eos>` and a zero state is one it never saw there. [states (h, or h and c), layers, hidden]
+        states = 2 if arch.cell == "lstm" else 1
+        self.register_buffer("start_state", torch.zeros(states, arch.num_layers, arch.hidden_size))
 
     def forward(self, input_ids: Tensor, state: tuple[Tensor, ...] | Tensor | None = None):
         """Logits for every position [batch, seq, vocab] and the final recurrent state."""
         outputs, state = self.rnn(self.dropout(self.embedding(input_ids)), state)
         return self.decoder(self.dropout(outputs)), state
+
+    def initial_state(self, batch: int) -> tuple[Tensor, Tensor] | Tensor:
+        """The sentence-start state for `batch` rows, in the form the RNN takes."""
+        rows = self.start_state.unsqueeze(2).expand(-1, -1, batch, -1).contiguous()
+        return (rows[0], rows[1]) if self.cell == "lstm" else rows[0]
+
+    @torch.no_grad()
+    def learn_start_state(self, sentences: list[list[int]], eos_id: int, rows: int = 64, steps: int = 1000) -> int:
+        """Set the start state to the mean state right after `<eos>` when `sentences` are read as
+        the training stream reads them (each then `<eos>`, the state carried); return how many
+        sentence ends it averaged. The first steps of each row, read from zeros, are skipped."""
+        tokens = [token for ids in sentences for token in (*ids, eos_id)]
+        rows = max(1, min(rows, len(tokens) // 100))
+        columns = min(len(tokens) // rows, steps)
+        warm_up = min(50, columns // 2)
+        device = self.start_state.device
+        stream = torch.tensor(tokens[: rows * columns], dtype=torch.long, device=device).view(rows, columns)
+        was_training = self.training
+        self.eval()
+        total = torch.zeros_like(self.start_state, dtype=torch.float64)
+        count, state = 0, None
+        for column in range(columns):
+            step = stream[:, column : column + 1]
+            _, state = self.rnn(self.embedding(step), state)
+            ends = step[:, 0] == eos_id
+            if column >= warm_up and bool(ends.any()):
+                parts = state if isinstance(state, tuple) else (state,)
+                total += torch.stack([part[:, ends, :].sum(dim=1) for part in parts]).double()
+                count += int(ends.sum())
+        self.train(was_training)
+        if count:
+            self.start_state.copy_((total / count).to(self.start_state.dtype))
+        return count
 
 
 class NextWordGraph(nn.Module):
@@ -172,23 +210,28 @@ class NextWordGraph(nn.Module):
         self.lm = lm
 
     def forward(self, input_ids: Tensor, lengths: Tensor) -> Tensor:
-        outputs, _ = self.lm.rnn(self.lm.embedding(input_ids))
+        outputs, _ = self.lm.rnn(self.lm.embedding(input_ids), self.lm.initial_state(input_ids.size(0)))
         return self.lm.decoder(last_step(outputs, lengths))
 
 
 class StepGraph(nn.Module):
-    """Serving graph for `step.onnx`: read a chunk from a given state, return logits and state."""
+    """Serving graph for `step.onnx`: read a chunk from a given state, return logits and state.
+
+    Its states are offsets from the model's start state, so that a zero state, which is how the
+    service and clients begin a text, means a sentence start.
+    """
 
     def __init__(self, lm: RNNLanguageModel) -> None:
         super().__init__()
         self.lm = lm
 
     def forward(self, input_ids: Tensor, *state: Tensor):
-        recurrent = (state[0], state[1]) if self.lm.cell == "lstm" else state[0]
+        start = self.lm.start_state.unsqueeze(2)  # [states, layers, 1, hidden]: added to every row
+        recurrent = (state[0] + start[0], state[1] + start[1]) if self.lm.cell == "lstm" else state[0] + start[0]
         logits, new_state = self.lm(input_ids, recurrent)
         if self.lm.cell == "lstm":
-            return logits, new_state[0], new_state[1]
-        return logits, new_state
+            return logits, new_state[0] - start[0], new_state[1] - start[1]
+        return logits, new_state - start[0]
 
 
 def count_parameters(model: nn.Module) -> int:

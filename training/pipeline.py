@@ -73,6 +73,13 @@ class TrainOptions:
     overrides: dict = field(default_factory=dict)  # any key of TASK_DEFAULTS
 
 
+def usable_cpus() -> int:
+    """CPUs this process may run on: its affinity mask (taskset, a container's cpuset), not the host's count."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
 def _fingerprint(path: Path) -> str:
     digest = hashlib.sha256()
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
@@ -167,8 +174,7 @@ def rechoose_out_of_scope(directory: Path, examples: list[Example], point_text: 
     if not any(e.label == OUT_OF_SCOPE for e in examples):
         raise DataError(f"{source}: no out-of-scope examples (label '{OUT_OF_SCOPE}') to choose on")
     config.out_of_scope = choose_out_of_scope(directory, config, examples, config.out_of_scope.method, point)
-    config.save(directory)
-    config.metrics = {"validation": evaluate_bundle(directory, examples)}
+    config.metrics = {"validation": evaluate_bundle(directory, examples, config)}
     config.data["out_of_scope_rule_chosen_on"] = source
     config.save(directory)
     return config
@@ -184,12 +190,10 @@ def train_bundle(options: TrainOptions) -> BundleConfig | None:
 
 
 def _fit_record(fit: FitResult) -> dict:
-    return {
-        "best_epoch": fit.best_epoch,
-        "epochs_run": len(fit.history),
-        "kept_weights": fit.kept,
-        "duration_s": round(fit.duration_s, 1),
-    }
+    record = {"best_epoch": fit.best_epoch, "epochs_run": len(fit.history), "kept_weights": fit.kept}
+    if fit.start_state_ends:
+        record["start_state"] = f"mean state after <eos> at {fit.start_state_ends} sentence ends"
+    return record | {"duration_s": round(fit.duration_s, 1)}
 
 
 def _train_bundle(options: TrainOptions, world: World, device: torch.device) -> BundleConfig | None:
@@ -204,7 +208,7 @@ def _train_bundle(options: TrainOptions, world: World, device: torch.device) -> 
         settings["embedding_dim"] = vector_dimension(options.embeddings)  # the vectors' own size
     torch.manual_seed(seed)
     np.random.seed(seed)
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    torch.set_num_threads(usable_cpus())
 
     OperatingPoint.parse(options.oos_operating_point)  # a typo fails now, not after training
     train_examples, valid_examples, valid_source = load_splits(options, seed)

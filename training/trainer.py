@@ -72,6 +72,7 @@ class FitResult:
     history: list[dict] = field(default_factory=list)
     duration_s: float = 0.0
     kept: str = "last"  # the weights kept: "last" (as trained) or "average" (ema_decay)
+    start_state_ends: int = 0  # stream LMs: the sentence ends their start state is the mean state after
 
 
 def _tensors(ids: list[list[int]], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -149,12 +150,19 @@ class Trainer:
         score = LanguageModelScore()
         for batch in bucket_batches([len(s) for s in split.ids], batch_size, shuffle=False):
             input_ids, lengths = _tensors([split.ids[i] for i in batch], self.device)
-            logits, _ = model(input_ids)
+            logits, _ = model(input_ids, model.initial_state(input_ids.size(0)))
             targets = _lm_targets(input_ids, lengths, self.eos_id)
             real = targets != PAD_ID
             log_probs = torch.log_softmax(logits[real], dim=-1).cpu().numpy()
             score.add(log_probs, targets[real].cpu().numpy())
         return score.result()
+
+    def _validate(self, model: nn.Module, validation: Split, train: Split, streamed: bool) -> dict:
+        """Validation metrics of `model`; a stream-trained LM first learns its start state from the
+        training text with these weights (sentences are validated one by one, as they are served)."""
+        if streamed:
+            model.learn_start_state(train.ids, self.eos_id)
+        return self.evaluate(validation, model=model)
 
     def _better(self, metrics: dict, best: dict | None) -> bool:
         if best is None:
@@ -266,7 +274,7 @@ class Trainer:
                 rate = total_items / max(1e-9, time.perf_counter() - epoch_start)
                 bar.set_postfix(loss=f"{total_loss / total_items:.4f}", items_per_s=f"{rate:.0f}")
             validated = averaged.module if averaged is not None else self.model
-            metrics = self.evaluate(validation, model=validated)
+            metrics = self._validate(validated, validation, train, stream is not None)
             learning_rate = optimizer.param_groups[0]["lr"]
             entry = {
                 "epoch": epoch,
@@ -295,7 +303,7 @@ class Trainer:
             if not per_step:
                 schedule.step(metrics["accuracy" if self.classifier else "perplexity"])
         if averaged is not None:
-            last = self.evaluate(validation)
+            last = self._validate(self.model, validation, train, stream is not None)
             result.kept = "average"
             if self._better(last, best_metrics):
                 log.info("the last weights validate better than their average: keeping them")
@@ -303,6 +311,8 @@ class Trainer:
                 result.best_epoch = len(result.history)
         self.model.load_state_dict(best_state)
         self.model.eval()
+        if stream is not None:
+            result.start_state_ends = self.model.learn_start_state(train.ids, self.eos_id)
         result.best_metrics = best_metrics or {}
         result.duration_s = time.perf_counter() - started
         if run_dir is not None and self.world.is_main:
