@@ -175,6 +175,14 @@ def client(server: Server) -> Iterator[httpx.Client]:
         yield http
 
 
+def metric(text: str, sample: str) -> float:
+    """One sample's value from a Prometheus exposition (0 when absent)."""
+    for line in text.splitlines():
+        if line.startswith(sample + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
 def start(repository: Path, **env: str) -> Server:
     server = Server(repository, **env)
     server.wait_ready()

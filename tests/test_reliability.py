@@ -17,7 +17,7 @@ import onnx
 from onnx import TensorProto, helper
 
 from rnnserve_bundle.config import BundleConfig
-from tests.conftest import Server, start
+from tests.conftest import Server, metric, start
 
 
 def post(server: Server, body: dict, **headers: str) -> httpx.Response:
@@ -179,14 +179,6 @@ def test_failing_batch_fails_only_its_requests(make_server, model_repository: Pa
         assert post(server, {"model": "faulty", "inputs": ["<unk>"]}).status_code == 200
 
 
-def _queued_inputs(server: Server, model: str) -> float:
-    """The `rnnserve_queue_depth` gauge of a model, read from `/metrics`."""
-    for line in httpx.get(f"{server.url}/metrics", timeout=10).text.splitlines():
-        if line.startswith("rnnserve_queue_depth{") and f'model="{model}"' in line:
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
-
-
 def test_sigterm_finishes_accepted_requests(model_repository: Path) -> None:
     # Batches wait up to 10 s to fill 4,096 inputs, so the 64 requests (2,048 inputs) stay queued
     # until the signal, which is sent once the queue-depth gauge shows every one of them: they are
@@ -215,8 +207,8 @@ def test_sigterm_finishes_accepted_requests(model_repository: Path) -> None:
 
     sender = threading.Thread(target=lambda: asyncio.run(load()))
     sender.start()
-    deadline = time.monotonic() + 8
-    while _queued_inputs(server, "sentiment") < 64 * len(texts):
+    deadline, queued = time.monotonic() + 8, 'rnnserve_queue_depth{model="sentiment",version="1"}'
+    while metric(httpx.get(f"{server.url}/metrics", timeout=10).text, queued) < 64 * len(texts):
         assert time.monotonic() < deadline and sender.is_alive(), (results, "the requests never all queued")
         time.sleep(0.05)
     assert not results  # nothing answered yet: the signal arrives with every request in hand

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests import fixtures
-from tests.conftest import Server
+from tests.conftest import Server, metric
 
 
 def predict(client: httpx.Client, model: str, inputs: list, **extra) -> httpx.Response:
@@ -137,14 +137,6 @@ def test_non_json_body(client: httpx.Client) -> None:
 def test_unknown_route_and_method(client: httpx.Client) -> None:
     assert client.get("/nowhere").json()["error"]["type"] == "not_found"
     assert client.get("/predict").status_code == 405
-
-
-def metric(text: str, sample: str) -> float:
-    """One sample's value from a Prometheus exposition (0 when absent)."""
-    for line in text.splitlines():
-        if line.startswith(sample + " "):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
 
 
 def test_inference_outcomes_are_counted_by_model_on_both_protocols(client: httpx.Client) -> None:

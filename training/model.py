@@ -168,10 +168,19 @@ class RNNLanguageModel(nn.Module):
         outputs, state = self.rnn(self.dropout(self.embedding(input_ids)), state)
         return self.decoder(self.dropout(outputs)), state
 
+    def rnn_state(self, parts: list[Tensor]) -> tuple[Tensor, Tensor] | Tensor:
+        """The form the RNN takes a state in: (h, c) for an LSTM, h for a GRU."""
+        return (parts[0], parts[1]) if self.cell == "lstm" else parts[0]
+
+    @staticmethod
+    def state_parts(state: tuple[Tensor, ...] | Tensor) -> tuple[Tensor, ...]:
+        """The RNN's state as a tuple of its parts, whatever the cell."""
+        return state if isinstance(state, tuple) else (state,)
+
     def initial_state(self, batch: int) -> tuple[Tensor, Tensor] | Tensor:
         """The sentence-start state for `batch` rows, in the form the RNN takes."""
         rows = self.start_state.unsqueeze(2).expand(-1, -1, batch, -1).contiguous()
-        return (rows[0], rows[1]) if self.cell == "lstm" else rows[0]
+        return self.rnn_state(list(rows))
 
     @torch.no_grad()
     def learn_start_state(self, sentences: list[list[int]], eos_id: int, rows: int = 64, steps: int = 1000) -> int:
@@ -193,8 +202,7 @@ class RNNLanguageModel(nn.Module):
             _, state = self.rnn(self.embedding(step), state)
             ends = step[:, 0] == eos_id
             if column >= warm_up and bool(ends.any()):
-                parts = state if isinstance(state, tuple) else (state,)
-                total += torch.stack([part[:, ends, :].sum(dim=1) for part in parts]).double()
+                total += torch.stack([part[:, ends, :].sum(dim=1) for part in self.state_parts(state)]).double()
                 count += int(ends.sum())
         self.train(was_training)
         if count:
@@ -227,11 +235,9 @@ class StepGraph(nn.Module):
 
     def forward(self, input_ids: Tensor, *state: Tensor):
         start = self.lm.start_state.unsqueeze(2)  # [states, layers, 1, hidden]: added to every row
-        recurrent = (state[0] + start[0], state[1] + start[1]) if self.lm.cell == "lstm" else state[0] + start[0]
-        logits, new_state = self.lm(input_ids, recurrent)
-        if self.lm.cell == "lstm":
-            return logits, new_state[0] - start[0], new_state[1] - start[1]
-        return logits, new_state - start[0]
+        given = [part + start[i] for i, part in enumerate(state)]
+        logits, new_state = self.lm(input_ids, self.lm.rnn_state(given))
+        return logits, *(part - start[i] for i, part in enumerate(self.lm.state_parts(new_state)))
 
 
 def count_parameters(model: nn.Module) -> int:

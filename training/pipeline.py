@@ -28,6 +28,7 @@ from rnnserve_bundle.config import (
     OutOfScope,
     Task,
 )
+from rnnserve_bundle.cpus import available_cores
 from rnnserve_bundle.encoder import TextEncoder
 from rnnserve_bundle.tensors import softmax
 from training.calibration import expected_calibration_error, fit_temperature
@@ -71,13 +72,6 @@ class TrainOptions:
     embeddings: Path | None = None  # pretrained word vectors (GloVe, word2vec, fastText text files)
     freeze_embeddings: bool = False
     overrides: dict = field(default_factory=dict)  # any key of TASK_DEFAULTS
-
-
-def usable_cpus() -> int:
-    """CPUs this process may run on: its affinity mask (taskset, a container's cpuset), not the host's count."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return max(1, os.cpu_count() or 1)
 
 
 def _fingerprint(path: Path) -> str:
@@ -208,7 +202,7 @@ def _train_bundle(options: TrainOptions, world: World, device: torch.device) -> 
         settings["embedding_dim"] = vector_dimension(options.embeddings)  # the vectors' own size
     torch.manual_seed(seed)
     np.random.seed(seed)
-    torch.set_num_threads(usable_cpus())
+    torch.set_num_threads(available_cores())
 
     OperatingPoint.parse(options.oos_operating_point)  # a typo fails now, not after training
     train_examples, valid_examples, valid_source = load_splits(options, seed)

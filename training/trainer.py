@@ -157,11 +157,12 @@ class Trainer:
             score.add(log_probs, targets[real].cpu().numpy())
         return score.result()
 
-    def _validate(self, model: nn.Module, validation: Split, train: Split, streamed: bool) -> dict:
+    def _validate(self, model: nn.Module, validation: Split, train: Split, result: FitResult, streamed: bool) -> dict:
         """Validation metrics of `model`; a stream-trained LM first learns its start state from the
-        training text with these weights (sentences are validated one by one, as they are served)."""
+        training text with these weights (sentences are validated one by one, as they are served).
+        The state is a buffer, so the weights kept carry the one they were validated with."""
         if streamed:
-            model.learn_start_state(train.ids, self.eos_id)
+            result.start_state_ends = model.learn_start_state(train.ids, self.eos_id)
         return self.evaluate(validation, model=model)
 
     def _better(self, metrics: dict, best: dict | None) -> bool:
@@ -274,7 +275,7 @@ class Trainer:
                 rate = total_items / max(1e-9, time.perf_counter() - epoch_start)
                 bar.set_postfix(loss=f"{total_loss / total_items:.4f}", items_per_s=f"{rate:.0f}")
             validated = averaged.module if averaged is not None else self.model
-            metrics = self._validate(validated, validation, train, stream is not None)
+            metrics = self._validate(validated, validation, train, result, stream is not None)
             learning_rate = optimizer.param_groups[0]["lr"]
             entry = {
                 "epoch": epoch,
@@ -303,7 +304,7 @@ class Trainer:
             if not per_step:
                 schedule.step(metrics["accuracy" if self.classifier else "perplexity"])
         if averaged is not None:
-            last = self._validate(self.model, validation, train, stream is not None)
+            last = self._validate(self.model, validation, train, result, stream is not None)
             result.kept = "average"
             if self._better(last, best_metrics):
                 log.info("the last weights validate better than their average: keeping them")
@@ -311,8 +312,6 @@ class Trainer:
                 result.best_epoch = len(result.history)
         self.model.load_state_dict(best_state)
         self.model.eval()
-        if stream is not None:
-            result.start_state_ends = self.model.learn_start_state(train.ids, self.eos_id)
         result.best_metrics = best_metrics or {}
         result.duration_s = time.perf_counter() - started
         if run_dir is not None and self.world.is_main:
