@@ -205,6 +205,7 @@ def test_an_ensemble_answers_its_members_mean_probability_and_ignores_padding() 
 
 
 def test_operating_points_choose_on_the_validation_curve() -> None:
+    from training.data import DataError
     from training.out_of_scope import OperatingPoint, choose
 
     # (threshold, in-scope accuracy, out-of-scope recall), thresholds increasing. The class catches
@@ -216,7 +217,19 @@ def test_operating_points_choose_on_the_validation_curve() -> None:
     assert choose(curve, OperatingPoint.parse("in-scope-accuracy=1.0")) == 0  # unreachable: the closest
     assert choose(curve, OperatingPoint.parse("oos-recall=1.0")) == 0  # the most accuracy at that recall
     assert choose(curve, OperatingPoint.parse("balanced")) == 0
+    # The default: a cost in in-scope accuracy against the first row (no threshold), spent too.
+    assert choose(curve, OperatingPoint.parse("in-scope-cost=0.01")) == 2
+    assert choose(curve, OperatingPoint.parse("in-scope-cost=0.005")) == 1
+    assert choose(curve, OperatingPoint.parse("in-scope-cost=0")) == 0
     # Where recall still rises, the most recall at the accuracy asked for.
     rising = np.array([[0.0, 0.99, 0.6], [0.4, 0.985, 0.8], [0.6, 0.97, 0.9]])
     assert choose(rising, OperatingPoint.parse("in-scope-accuracy=0.98")) == 1
     assert choose(rising, OperatingPoint.parse("oos-recall=0.7")) == 1
+    assert choose(rising, OperatingPoint.parse("in-scope-cost=0.02")) == 2
+    # Few validation `oos` examples: balanced gives 9 points of accuracy for one of ten of them.
+    few = np.array([[0.0, 0.93, 0.4], [0.3, 0.925, 0.5], [0.5, 0.84, 0.6]])
+    assert choose(few, OperatingPoint.parse("balanced")) == 2
+    assert choose(few, OperatingPoint.parse("in-scope-cost=0.005")) == 1
+    for bad in ("in-scope-cost=1", "in-scope-cost=-0.1", "in-scope-cost=x", "in-scope-accuracy=0", "cost=0.1"):
+        with pytest.raises(DataError, match="operating point"):
+            OperatingPoint.parse(bad)

@@ -218,9 +218,10 @@ def test_clinc150_training_reports_out_of_scope_metrics(tmp_path: Path) -> None:
     assert "oos" in config.labels
     assert config.data["validation_examples"] == 80 + 20  # the file's own val split
     assert {"in_scope_accuracy", "oos_recall"} <= set(config.metrics["validation"])
-    # By default the class is joined by a threshold chosen on validation at the balanced point.
+    # By default the class is joined by a threshold chosen on validation at the default point.
     rule = config.out_of_scope
-    assert rule is not None and rule.method == "class+threshold" and rule.operating_point == "balanced"
+    assert rule is not None and rule.method == "class+threshold" and rule.operating_point == "in-scope-cost=0.005"
+    assert rule.validation["in_scope_accuracy"] >= rule.curve[0][1] - 0.005 - 1e-9
     assert len(rule.curve) > 5 and rule.validation["in_scope_accuracy"] == pytest.approx(
         config.metrics["validation"]["in_scope_accuracy"]
     )
@@ -304,8 +305,10 @@ def test_out_of_scope_by_threshold_trains_evaluates_and_serves(tmp_path: Path) -
     )
     for key in ("in_scope_accuracy", "oos_recall"):
         assert evaluated[key] == pytest.approx(config.out_of_scope.validation[key])
-    chosen = (config.out_of_scope.validation["in_scope_accuracy"] + config.out_of_scope.validation["oos_recall"]) / 2
-    assert chosen >= max(evaluated["in_scope_accuracy"], 0.5) / 2  # never worse than always/never abstaining
+    # The default point: at most 0.005 of the in-scope accuracy that no threshold gives.
+    rule = config.out_of_scope
+    assert rule.operating_point == "in-scope-cost=0.005" and rule.curve[0][0] == 0 and rule.curve[0][2] == 0
+    assert evaluated["in_scope_accuracy"] >= rule.curve[0][1] - 0.005 - 1e-9
 
     server = Server(out.parent.parent)
     try:

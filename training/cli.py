@@ -11,6 +11,7 @@ from pathlib import Path
 from rnnserve_bundle.config import Task
 from training.data import FORMATS, DataError, read_dataset
 from training.export import ExportError
+from training.out_of_scope import DEFAULT_OPERATING_POINT
 from training.quantize import QuantizationError
 
 
@@ -107,10 +108,12 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     )
     train.add_argument(
         "--oos-operating-point",
-        default="balanced",
-        help="intent: where on the validation trade-off the out-of-scope threshold sits: balanced (highest "
-        "mean of in-scope accuracy and out-of-scope recall), in-scope-accuracy=X (most out-of-scope recall "
-        "keeping in-scope accuracy >= X) or oos-recall=X (most in-scope accuracy keeping recall >= X)",
+        default=DEFAULT_OPERATING_POINT,
+        help="intent: where on the validation trade-off the out-of-scope threshold sits: in-scope-cost=X "
+        f"(default {DEFAULT_OPERATING_POINT}: most out-of-scope recall costing at most X of the in-scope "
+        "accuracy without a threshold), in-scope-accuracy=X (most out-of-scope recall keeping in-scope "
+        "accuracy >= X), oos-recall=X (most in-scope accuracy keeping recall >= X) or balanced (highest mean "
+        "of in-scope accuracy and out-of-scope recall)",
     )
     train.add_argument(
         "--embeddings",

@@ -40,7 +40,7 @@ from training.embeddings import load_pretrained, vector_dimension
 from training.evaluate import classifier_logits, evaluate_bundle, label_indices
 from training.export import export_classifier, export_language_model, mixed_length_sample
 from training.model import EnsembleClassifier, RNNClassifier, RNNLanguageModel, count_parameters
-from training.out_of_scope import OperatingPoint, choose_rule
+from training.out_of_scope import DEFAULT_OPERATING_POINT, OperatingPoint, choose_rule
 from training.plots import confusion_matrix, plot_confusion
 from training.quantize import quantize_bundle
 from training.text_conventions import detect
@@ -67,7 +67,7 @@ class TrainOptions:
     oos_threshold: bool = False
     oos_data: list[Path] = field(default_factory=list)  # extra out-of-scope texts (label forced to `oos`)
     oos_format: str | None = None  # default: by each file's suffix (.csv, .jsonl, else text)
-    oos_operating_point: str = "balanced"
+    oos_operating_point: str = DEFAULT_OPERATING_POINT
     quantize: str = "none"
     embeddings: Path | None = None  # pretrained word vectors (GloVe, word2vec, fastText text files)
     freeze_embeddings: bool = False
