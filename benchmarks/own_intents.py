@@ -35,13 +35,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import numpy as np  # noqa: E402
-
+from benchmarks.intent_oos import Scored, max_probability  # noqa: E402
 from benchmarks.report import mean_std, publish  # noqa: E402
-from rnnserve_bundle.config import BundleConfig, OutOfScope  # noqa: E402
-from rnnserve_bundle.tensors import softmax  # noqa: E402
 from training.data import OUT_OF_SCOPE, Example, carve_validation, read_dataset, write_csv  # noqa: E402
-from training.evaluate import classifier_logits, label_indices  # noqa: E402
+from training.evaluate import label_indices  # noqa: E402
 from training.out_of_scope import DEFAULT_OPERATING_POINT, OperatingPoint, choose_rule  # noqa: E402
 
 # Where the default's threshold would sit under each rule: the `oos` class alone (no threshold),
@@ -82,36 +79,29 @@ def prepare(work: Path) -> tuple[Path, Path, Path, Path, Path, dict]:
     )
 
 
-def scored(bundle: Path, config: BundleConfig, examples: list[Example]) -> tuple[np.ndarray, np.ndarray]:
-    """Calibrated probabilities and true label indices."""
-    logits = classifier_logits(bundle, config, [e.text for e in examples])
-    return softmax(logits / config.temperature), label_indices(config.labels, examples)
-
-
 def operating_points(defaults: dict[int, Path], train: Path, test: Path, test_probe: Path) -> list[str]:
     """The default-flags models under each operating point: thresholds chosen on validation as
     training chooses them, then in-scope accuracy and recall on test and on the probe."""
     thresholds: dict[str | None, list[float]] = {point: [] for point in POINTS}
     figures: dict[str | None, list[tuple[float, float, float]]] = {point: [] for point in POINTS}
     for seed, bundle in defaults.items():
-        config = BundleConfig.load(bundle)
-        labels, oos_index = config.labels, config.labels.index(OUT_OF_SCOPE)
-
-        valid = scored(bundle, config, carve_validation(read_dataset("csv", train), 0.1, seed)[1])
-        tests = [scored(bundle, config, read_dataset("csv", path)) for path in (test, test_probe)]
+        examples = carve_validation(read_dataset("csv", train), 0.1, seed)[1]
+        valid = Scored(bundle, examples)
+        truth = label_indices(valid.labels, examples)
+        tests = [Scored(bundle, read_dataset("csv", path)) for path in (test, test_probe)]
         for point in POINTS:
             threshold = 0.0
             if point is not None:
                 parsed = OperatingPoint.parse(point)
-                threshold = choose_rule(valid[0], labels, valid[1], oos_index, "class+threshold", parsed).threshold
-            rule = OutOfScope(threshold=threshold, method="class+threshold")
-            rates = []
-            for probabilities, truth in tests:
-                best, _, abstain = rule.decide(probabilities, labels)
-                in_scope = truth != oos_index
-                rates += [float(((best == truth) & ~abstain)[in_scope].mean()), float(abstain[~in_scope].mean())]
+                oos_index = valid.labels.index(OUT_OF_SCOPE)
+                rule = choose_rule(valid.probabilities, valid.labels, truth, oos_index, "class+threshold", parsed)
+                threshold = rule.threshold
+            (accuracy, recall), (_, probe_recall) = (
+                split.rates(max_probability(split.logits, split.probabilities, split.labels), threshold, use_class=True)
+                for split in tests
+            )
             thresholds[point].append(threshold)
-            figures[point].append((rates[0], rates[1], rates[3]))
+            figures[point].append((accuracy, recall, probe_recall))
     lines = [
         f"The default-flags models (seeds {', '.join(map(str, defaults))}) under each operating point, "
         "thresholds chosen on each seed's validation split; test figures, mean ± std over the seeds:",

@@ -78,12 +78,13 @@ def trade_off(
 def choose(curve: np.ndarray, point: OperatingPoint) -> int:
     """The row of the curve at the operating point (rows in increasing threshold order).
 
-    Ties go to the lower threshold, except at `in-scope-accuracy=X` and `in-scope-cost=X`: when several thresholds give
-    the same, highest out-of-scope recall, the highest of them that keeps in-scope accuracy at X is
-    taken. That happens when an out-of-scope class catches every validation example: those come
-    from the same sources as the class's training examples, so validation cannot tell the
-    thresholds apart, while out-of-scope requests of kinds that no example shows are caught only
-    by the threshold. The accuracy the operator accepted is spent on it.
+    Ties go to the lower threshold, except at `in-scope-accuracy=X` and `in-scope-cost=X`: when
+    several thresholds give the same, highest out-of-scope recall, the highest of them that keeps
+    the in-scope accuracy asked for is taken. That happens when an out-of-scope class catches every
+    validation example: those come from the same sources as the class's training examples, so
+    validation cannot tell the thresholds apart, while out-of-scope requests of kinds that no
+    example shows are caught only by the threshold. The accuracy the operator accepted is spent on
+    it.
     """
     accuracy, recall = curve[:, 1], curve[:, 2]
     if point.kind == "in-scope-cost":  # the first row has the lowest threshold: no rejections by it
