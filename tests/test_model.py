@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from rnnserve_bundle.config import Architecture
 from training.batching import pad
@@ -165,6 +166,41 @@ def _fit_tiny_classifier(ema_decay: float, optimizer: str):
     )
     trainer = Trainer(RNNClassifier(arch("lstm", True), 20, 2), True, hyper, torch.device("cpu"), eos_id=3, unk_id=1)
     return trainer, trainer.fit(split, split), split
+
+
+def test_rdrop_adds_the_symmetric_kl_between_two_dropout_readings_of_the_batch() -> None:
+    from training.trainer import Hyperparameters, Trainer
+
+    def trainer(rdrop: float) -> Trainer:
+        torch.manual_seed(0)
+        hyper = Hyperparameters(
+            epochs=1, batch_size=4, learning_rate=1e-3, weight_decay=0, clip_norm=1, patience=1, seed=3, rdrop=rdrop
+        )
+        model = RNNClassifier(arch("lstm", True).model_copy(update={"dropout": 0.5}), 20, 3)
+        return Trainer(model, True, hyper, torch.device("cpu"), eos_id=3, unk_id=1)
+
+    ids = [list(s) for s in SEQUENCES]
+    labels = np.array([0, 2, 1])
+    with_rdrop = trainer(2.0)
+    with_rdrop.model.train()
+    torch.manual_seed(5)
+    loss, count = with_rdrop._batch_loss(ids, labels)
+    # The same dropout draws, by hand: both readings of the batch in one pass, their mean
+    # cross-entropy, and twice the mean over examples of (KL(p1 || p2) + KL(p2 || p1)) / 2.
+    padded, lengths = pad(ids)
+    torch.manual_seed(5)
+    doubled = with_rdrop.model(torch.from_numpy(padded).repeat(2, 1), torch.from_numpy(lengths).repeat(2))
+    p1, p2 = torch.softmax(doubled, dim=1).chunk(2)
+    kl = ((p1 * (p1 / p2).log()).sum(dim=1) + (p2 * (p2 / p1).log()).sum(dim=1)).mean() / 2
+    cross_entropy = nn.functional.cross_entropy(doubled, torch.from_numpy(labels).repeat(2))
+    assert count == 3 and kl > 1e-4  # dropout makes the two readings differ
+    assert loss.item() == pytest.approx((cross_entropy + 2.0 * kl).item(), rel=1e-5)
+
+    # Without dropout the readings agree and the term vanishes: the plain loss.
+    with_rdrop.model.eval()
+    plain = trainer(0.0)
+    plain.model.eval()
+    assert with_rdrop._batch_loss(ids, labels)[0].item() == pytest.approx(plain._batch_loss(ids, labels)[0].item())
 
 
 def test_weight_averaging_leaves_the_training_steps_alone() -> None:

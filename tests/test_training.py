@@ -123,6 +123,22 @@ def test_train_on_user_csv(tmp_path: Path, data_dir: Path) -> None:
     assert config.metrics["validation"]["accuracy"] > 0.9
 
 
+def test_rdrop_trains_a_classifier_and_is_refused_elsewhere(tmp_path: Path, data_dir: Path) -> None:
+    out = tmp_path / "models" / "support" / "1"
+    data = ["--format", "csv", "--data", str(data_dir / "intent.csv"), "--text-field", "utterance",
+            "--label-field", "intent"]  # fmt: skip
+    run_cli("train", "--task", "intent", *data, "--out", str(out), *TINY, "--rdrop", "0.5")
+    config = BundleConfig.load(out)
+    assert config.training["hyperparameters"]["rdrop"] == 0.5
+    assert config.metrics["validation"]["accuracy"] > 0.9
+
+    for task, value in [("intent", "-1"), ("intent", "nan"), ("intent", "inf"), ("next-word", "1")]:
+        source = data if task == "intent" else ["--format", "text", "--data", str(data_dir / "text")]
+        refused = run_cli("train", "--task", task, *source, "--out", str(tmp_path / "m" / "x" / "1"),
+                          "--rdrop", value, check=False)  # fmt: skip
+        assert refused.returncode == 2 and "--rdrop" in refused.stderr and "Traceback" not in refused.stderr
+
+
 def test_bad_data_is_a_clear_error(tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"text": "hello", "label": "a"}\n{"text": "oops"}\n', encoding="utf-8")

@@ -72,6 +72,12 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         "per step (e.g. 0.999); 0: the weights as trained",
     )
     train.add_argument(
+        "--rdrop",
+        type=float,
+        help="classifiers: weight of R-Drop's consistency term (each batch read twice under independent "
+        "dropout, the symmetric KL divergence between the two predictions added to the loss); 0: off",
+    )
+    train.add_argument(
         "--ensemble",
         type=int,
         help="classifiers: train this many models with successive seeds and serve them as one graph "
@@ -184,6 +190,7 @@ OVERRIDES = (
     "optimizer",
     "bptt",
     "ema_decay",
+    "rdrop",
     "ensemble",
     "seed",
 )

@@ -25,6 +25,7 @@ TASK_DEFAULTS: dict[Task, dict] = {
         "optimizer": "adamw",
         "bptt": 0,
         "ema_decay": 0.0,
+        "rdrop": 0.0,
         "ensemble": 1,
     },
     Task.INTENT: {
@@ -50,6 +51,7 @@ TASK_DEFAULTS: dict[Task, dict] = {
         "optimizer": "adamw",
         "bptt": 0,
         "ema_decay": 0.0,
+        "rdrop": 0.0,
         # Three models from successive seeds, served as one graph: fine-grained intents confuse
         # neighbours, and the members err on different ones (measured in REPORT.md).
         "ensemble": 3,
@@ -78,6 +80,7 @@ TASK_DEFAULTS: dict[Task, dict] = {
         "optimizer": "sgd",
         "bptt": 35,
         "ema_decay": 0.999,
+        "rdrop": 0.0,
         "ensemble": 1,
     },
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import platform
 import shutil
@@ -198,6 +199,8 @@ def _train_bundle(options: TrainOptions, world: World, device: torch.device) -> 
     seed = settings.get("seed", 13)
     if settings["ensemble"] < 1 or (settings["ensemble"] > 1 and not options.task.is_classifier):
         raise DataError("--ensemble takes a number of models >= 1, and more than one only for classifiers")
+    if not 0 <= settings["rdrop"] < math.inf or (settings["rdrop"] > 0 and not options.task.is_classifier):
+        raise DataError("--rdrop takes a weight >= 0, and above 0 only for classifiers")
     if options.embeddings is not None and options.overrides.get("embedding_dim") is None:
         settings["embedding_dim"] = vector_dimension(options.embeddings)  # the vectors' own size
     torch.manual_seed(seed)
@@ -270,6 +273,7 @@ def _train_bundle(options: TrainOptions, world: World, device: torch.device) -> 
         optimizer=settings["optimizer"],
         bptt=settings["bptt"],
         ema_decay=settings["ema_decay"],
+        rdrop=settings["rdrop"],
     )
     members = settings["ensemble"]
     models, fits, embeddings = [], [], None

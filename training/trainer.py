@@ -52,6 +52,9 @@ class Hyperparameters:
     optimizer: str = "adamw"  # or "sgd": divided by 4 when validation stalls
     bptt: int = 0  # language models: > 0 trains on one continuous stream, windows of this many steps
     ema_decay: float = 0.0  # > 0: validate and keep an exponential moving average of the weights
+    # Classifiers, R-Drop (Liang et al. 2021): > 0 reads each batch twice under independent dropout
+    # and adds this weight times the symmetric KL divergence between the two predictions.
+    rdrop: float = 0.0
 
 
 @dataclass
@@ -86,6 +89,14 @@ def _lm_targets(ids: torch.Tensor, lengths: torch.Tensor, eos_id: int) -> torch.
     targets[:, :-1] = ids[:, 1:]
     targets[torch.arange(ids.size(0), device=ids.device), lengths - 1] = eos_id
     return targets
+
+
+def _symmetric_kl(doubled: torch.Tensor) -> torch.Tensor:
+    """Mean over examples of the symmetric KL divergence between the two halves' predictions."""
+    first, second = doubled.log_softmax(dim=1).chunk(2)
+    forward = nn.functional.kl_div(first, second, reduction="batchmean", log_target=True)
+    backward = nn.functional.kl_div(second, first, reduction="batchmean", log_target=True)
+    return (forward + backward) / 2
 
 
 class Trainer:
@@ -124,7 +135,12 @@ class Trainer:
         input_ids, lengths = _tensors(ids, self.device)
         if self.classifier:
             target = torch.from_numpy(labels).to(self.device)
-            return self.loss(self.trained(self._word_dropout(input_ids), lengths), target), len(ids)
+            if not self.hyper.rdrop:
+                return self.loss(self.trained(self._word_dropout(input_ids), lengths), target), len(ids)
+            # Both readings in one pass of a doubled batch: dropout masks are drawn per element, so
+            # the halves differ as two passes would, at less cost than two passes.
+            doubled = self.trained(self._word_dropout(input_ids.repeat(2, 1)), lengths.repeat(2))
+            return self.loss(doubled, target.repeat(2)) + self.hyper.rdrop * _symmetric_kl(doubled), len(ids)
         logits, _ = self.trained(self._word_dropout(input_ids))
         targets = _lm_targets(input_ids, lengths, self.eos_id)
         return self.loss(logits.reshape(-1, logits.size(-1)), targets.reshape(-1)), int(lengths.sum())
