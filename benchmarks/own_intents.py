@@ -87,18 +87,17 @@ def operating_points(defaults: dict[int, Path], train: Path, test: Path, test_pr
     for seed, bundle in defaults.items():
         examples = carve_validation(read_dataset("csv", train), 0.1, seed)[1]
         valid = Scored(bundle, examples)
-        truth = label_indices(valid.labels, examples)
+        truth, oos_index = label_indices(valid.labels, examples), valid.labels.index(OUT_OF_SCOPE)
         tests = [Scored(bundle, read_dataset("csv", path)) for path in (test, test_probe)]
+        scores = [max_probability(split.logits, split.probabilities, split.labels) for split in tests]
         for point in POINTS:
             threshold = 0.0
             if point is not None:
                 parsed = OperatingPoint.parse(point)
-                oos_index = valid.labels.index(OUT_OF_SCOPE)
                 rule = choose_rule(valid.probabilities, valid.labels, truth, oos_index, "class+threshold", parsed)
                 threshold = rule.threshold
             (accuracy, recall), (_, probe_recall) = (
-                split.rates(max_probability(split.logits, split.probabilities, split.labels), threshold, use_class=True)
-                for split in tests
+                split.rates(score, threshold, use_class=True) for split, score in zip(tests, scores, strict=True)
             )
             thresholds[point].append(threshold)
             figures[point].append((accuracy, recall, probe_recall))

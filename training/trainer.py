@@ -135,12 +135,14 @@ class Trainer:
         input_ids, lengths = _tensors(ids, self.device)
         if self.classifier:
             target = torch.from_numpy(labels).to(self.device)
-            if not self.hyper.rdrop:
-                return self.loss(self.trained(self._word_dropout(input_ids), lengths), target), len(ids)
-            # Both readings in one pass of a doubled batch: dropout masks are drawn per element, so
-            # the halves differ as two passes would, at less cost than two passes.
-            doubled = self.trained(self._word_dropout(input_ids.repeat(2, 1)), lengths.repeat(2))
-            return self.loss(doubled, target.repeat(2)) + self.hyper.rdrop * _symmetric_kl(doubled), len(ids)
+            # R-Drop reads the batch twice in one pass of a doubled batch: dropout masks are drawn
+            # per element, so the halves differ as two passes would, at less cost than two passes.
+            copies = 2 if self.hyper.rdrop else 1
+            logits = self.trained(self._word_dropout(input_ids.repeat(copies, 1)), lengths.repeat(copies))
+            loss = self.loss(logits, target.repeat(copies))
+            if self.hyper.rdrop:
+                loss = loss + self.hyper.rdrop * _symmetric_kl(logits)
+            return loss, len(ids)
         logits, _ = self.trained(self._word_dropout(input_ids))
         targets = _lm_targets(input_ids, lengths, self.eos_id)
         return self.loss(logits.reshape(-1, logits.size(-1)), targets.reshape(-1)), int(lengths.sum())
