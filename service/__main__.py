@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 import uvicorn
+from uvicorn.supervisors import Multiprocess
 
+from service.listener import ReusePortListener, reuse_port_supported
 from service.logs import configure_logging
 from service.process_group import shared_by_workers, worker_count
 from service.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def main() -> None:
@@ -35,7 +40,20 @@ def main() -> None:
         uvicorn.run(create_app(settings), **options)
         return
     with shared_by_workers(settings):
-        uvicorn.run("service.app:worker_app", factory=True, workers=settings.workers, **options)
+        if not (settings.reuse_port and reuse_port_supported()):
+            uvicorn.run("service.app:worker_app", factory=True, workers=settings.workers, **options)
+            return
+        # uvicorn's supervisor, with a socket of its own for each worker (`service.listener`).
+        config = uvicorn.Config("service.app:worker_app", factory=True, workers=settings.workers, **options)
+        listener = ReusePortListener(settings.host, settings.port)
+        host, port = listener.address
+        log.info("listening on http://%s:%d, one SO_REUSEPORT socket per worker", host, port)
+        try:
+            Multiprocess(config, sockets=[listener]).run()  # type: ignore[list-item]
+        except KeyboardInterrupt:
+            pass
+        finally:
+            listener.close()
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """`RNNSERVE_WORKERS=N`: N server processes on one port, past what one event loop can do.
 
-uvicorn's supervisor runs them (it binds the port once and hands the socket to each worker,
-restarts a worker that dies, forwards SIGTERM to all and waits for each to drain, and on SIGHUP
-replaces them one by one, each replacement ready before the old worker stops). Every worker loads
+uvicorn's supervisor runs them (it starts each worker with its listening socket, restarts a
+worker that dies, forwards SIGTERM to all and waits for each to drain, and on SIGHUP replaces them
+one by one, each replacement ready before the old worker stops); on Linux each worker listens on a
+socket of its own, so that connections spread evenly (`service.listener`). Every worker loads
 the models and runs its own batchers and sessions. What they must share, the parent sets up here
 before they start, through the environment they inherit:
 

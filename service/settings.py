@@ -27,6 +27,12 @@ class Settings(BaseSettings):
         description="server processes on the port, each with its own models (uvicorn's workers); 0: one per "
         "available core up to 8 on CPU, one with a GPU (`service.process_group.worker_count`)",
     )
+    reuse_port: bool = Field(
+        True,
+        description="with several workers, each listens on a socket of its own in a SO_REUSEPORT group (Linux), "
+        "so the kernel spreads connections evenly over them; false: one socket shared by all, from which one "
+        "worker can take most connections while another idles (`service.listener`)",
+    )
     shared_dir: Path | None = Field(
         None, description="set by the parent process for its workers: where they share metrics and reloads"
     )
