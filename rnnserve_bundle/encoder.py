@@ -8,6 +8,7 @@ from pathlib import Path
 
 from tokenizers import Tokenizer
 
+from rnnserve_bundle.ascii_path import ascii_tokenizer
 from rnnserve_bundle.config import UNK_TOKEN
 
 
@@ -26,6 +27,8 @@ class TextEncoder:
 
     def __init__(self, tokenizer: Tokenizer, max_length: int, keep_tail: bool) -> None:
         self.tokenizer = tokenizer
+        # The same ids for ASCII texts, with less work (`rnnserve_bundle.ascii_path`).
+        self._ascii = ascii_tokenizer(tokenizer)
         self.max_length = max_length
         self.keep_tail = keep_tail
         self.unk_id = tokenizer.token_to_id(UNK_TOKEN)
@@ -36,8 +39,11 @@ class TextEncoder:
 
     def encode(self, texts: list[str]) -> list[Encoded]:
         results = []
+        tokenizer = self.tokenizer
+        if self._ascii is not None and all(text.isascii() for text in texts):  # a flag per text: cheap
+            tokenizer = self._ascii
         # The fast batch call skips character offsets, which nothing here uses: 10-30% less time.
-        for encoding in self.tokenizer.encode_batch_fast(texts):
+        for encoding in tokenizer.encode_batch_fast(texts):
             ids = encoding.ids
             truncated = len(ids) > self.max_length
             if truncated:
