@@ -37,7 +37,9 @@ MIN_RUN = 8
 
 
 class BatchObserver(Protocol):
-    def batch_done(self, size: int, padded_fraction: float, queue_s: list[float], run_s: float) -> None: ...
+    def batch_done(self, size: int, padded_fraction: float, queue_s: list[float], run_s: float) -> None:
+        """A batch of `size` inputs ran for `run_s`; `queue_s`: how long each request with inputs in
+        it had waited."""
 
     def queue_depth(self, depth: int) -> None: ...
 
@@ -236,6 +238,9 @@ class DynamicBatcher:
                     request.future.set_result(request.rows)
             if self._observer is not None:
                 self._observer.batch_done(
-                    len(batch), padded_fraction, [started - item.request.enqueued for item in batch], finished - started
+                    len(batch),
+                    padded_fraction,
+                    [started - request.enqueued for request in {item.request for item in batch}],
+                    finished - started,
                 )
         self._dispatch()

@@ -75,7 +75,11 @@ class Metrics:
         )
         self.queue_time = Histogram(
             "rnnserve_queue_duration_seconds",
-            "Time an input waits in the batch queue",
+            # Once per request and batch, as Triton counts queue time per request: a batch holds
+            # one or a few requests' inputs, which waited the same time, and an observation costs
+            # 1.5 us in multiprocess mode (BENCHMARKS.md, service).
+            "Time a request's inputs wait in the batch queue (one observation per request and batch; "
+            "per prefix for completions)",
             ["model", "version"],
             buckets=LATENCY_BUCKETS,
             registry=r,

@@ -182,3 +182,34 @@ def test_cancelled_request_is_not_computed() -> None:
 
     assert [list(row) for row in run(_with_batcher(recorder, body, max_delay_s=0.05))] == [[3, 2]]
     assert all(shape[0] == 1 for shape in recorder.shapes)  # the cancelled [7, 7] never ran
+
+
+class Observed:
+    """Keeps what the batcher reports of each batch."""
+
+    def __init__(self) -> None:
+        self.batches: list[tuple[int, list[float]]] = []
+
+    def batch_done(self, size: int, padded_fraction: float, queue_s: list[float], run_s: float) -> None:
+        self.batches.append((size, queue_s))
+
+    def queue_depth(self, depth: int) -> None:
+        pass
+
+
+def test_queue_time_is_reported_once_per_request_in_each_batch() -> None:
+    observed = Observed()
+
+    async def body() -> None:
+        batcher = DynamicBatcher(
+            [Recorder()], max_batch_size=8, max_delay_s=0.05, max_queue_size=100, observer=observed
+        )
+        batcher.start()
+        # Two requests of 4 inputs fill one batch of 8; a third of 12 takes one of 8 and one of 4.
+        await asyncio.gather(batcher.submit([[1, 2]] * 4), batcher.submit([[3]] * 4))
+        await batcher.submit([[4, 5, 6]] * 12)
+        await batcher.stop()
+
+    run(body())
+    assert [(size, len(waits)) for size, waits in observed.batches] == [(8, 2), (8, 1), (4, 1)]
+    assert all(wait >= 0 for _, waits in observed.batches for wait in waits)
