@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
 from service.listener import ReusePortListener, reuse_port_supported
@@ -13,7 +15,7 @@ from service.logs import configure_logging
 from service.process_group import shared_by_workers, worker_count
 from service.settings import Settings
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("service")  # not "__main__" under `python -m service`
 
 
 def main() -> None:
@@ -45,7 +47,11 @@ def main() -> None:
             return
         # uvicorn's supervisor, with a socket of its own for each worker (`service.listener`).
         config = uvicorn.Config("service.app:worker_app", factory=True, workers=settings.workers, **options)
-        listener = ReusePortListener(settings.host, settings.port)
+        try:
+            listener = ReusePortListener(settings.host, settings.port)
+        except OSError as error:  # as uvicorn says it when it binds: the address, not a traceback
+            log.error("cannot listen on %s:%d: %s", settings.host, settings.port, error)
+            sys.exit(STARTUP_FAILURE)
         host, port = listener.address
         log.info("listening on http://%s:%d, one SO_REUSEPORT socket per worker", host, port)
         try:

@@ -3,11 +3,10 @@ evenly over them.
 
 uvicorn's supervisor binds one socket and every worker accepts from it. The kernel wakes the
 waiters on a shared accept queue in a fixed order, so one worker can take a burst of new
-connections, or all of them, while another idles: 64 connections opened together went 64/0,
-58/6 and 25/39 between two workers here, and with keep-alive a connection stays where it landed
-(BENCHMARKS.md, workers). With `SO_REUSEPORT` (Linux) each worker binds a socket of its own to the
-same address, and the kernel picks one of the group's listening sockets per connection by a hash
-of its addresses, as nginx's `reuseport` does.
+connections, or all of them, while another idles, and with keep-alive a connection stays where
+it landed (measured in BENCHMARKS.md, workers). With `SO_REUSEPORT` (Linux) each worker binds a
+socket of its own to the same address, and the kernel picks one of the group's listening sockets
+per connection by a hash of its addresses, as nginx's `reuseport` does.
 
 `ReusePortListener` stands in uvicorn's socket list: the supervisor hands that list to every worker
 it starts or restarts, pickled into the new process, where it arrives as a fresh socket of the

@@ -76,8 +76,8 @@ class Metrics:
         self.queue_time = Histogram(
             "rnnserve_queue_duration_seconds",
             # Once per request and batch, as Triton counts queue time per request: a batch holds
-            # one or a few requests' inputs, which waited the same time, and an observation costs
-            # 1.5 us in multiprocess mode (BENCHMARKS.md, service).
+            # one or a few requests' inputs, which waited the same time, and each observation
+            # writes to a shared file in multiprocess mode (its cost: BENCHMARKS.md, service).
             "Time a request's inputs wait in the batch queue (one observation per request and batch; "
             "per prefix for completions)",
             ["model", "version"],

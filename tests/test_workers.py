@@ -9,6 +9,9 @@ import os
 import re
 import shutil
 import signal
+import socket
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -189,3 +192,22 @@ def test_sighup_replaces_workers_and_a_dead_one_is_restarted(make_server, model_
     serve_until(lambda: count("Application startup complete") >= 5)
     assert len(started()) == 5
     assert httpx.post(f"{server.url}/reload", timeout=120).json()["processes"] == {"reloaded": 2, "running": 2}
+
+
+def test_workers_on_a_taken_port_fail_at_once_with_the_address(model_repository: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        environment = {
+            **os.environ,
+            "RNNSERVE_MODEL_REPOSITORY": str(model_repository),
+            "RNNSERVE_PORT": str(port),
+            "RNNSERVE_GRPC_PORT": "0",
+            "RNNSERVE_WORKERS": "2",
+        }
+        done = subprocess.run(
+            [sys.executable, "-m", "service"], env=environment, capture_output=True, text=True, timeout=60
+        )
+    assert done.returncode == 3  # uvicorn's start-up failure, which its supervisor does not retry
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stdout + done.stderr
