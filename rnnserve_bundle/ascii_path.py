@@ -4,10 +4,10 @@ change ASCII text, so the same ids for less work.
 A bundle's normalizer starts with steps for typed Unicode (NFKC, typographic quotes and
 apostrophes replaced by ASCII ones). On ASCII text they change nothing but still cost: the library
 tracks every character's alignment through each step (what dropping them saves: BENCHMARKS.md,
-against other servers). Only steps that are the identity on every
-ASCII text go: the Unicode normalization forms and accent stripping (ASCII characters have no
-decomposition and no combining marks) and replacements of a literal string that holds a
-non-ASCII character (which never occurs in ASCII text).
+against other servers). Only steps that are the identity on every ASCII text go: the Unicode
+normalization forms and accent stripping (ASCII characters have no decomposition and no combining
+marks) and replacements of a literal string that holds a non-ASCII character (which never occurs
+in ASCII text).
 """
 
 from __future__ import annotations

@@ -10,8 +10,6 @@ import re
 import shutil
 import signal
 import socket
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -49,11 +47,17 @@ def test_one_session_in_a_cpu_quota_takes_the_quota(monkeypatch) -> None:
     assert Settings(workers=1, instances=1).session_threads() == 0
 
 
-def served_by(server: Server) -> set[int]:
-    """The processes that wrote access lines (each line names its process)."""
+def predictions_by_process(server: Server) -> Counter[int]:
+    """`/predict` access lines per process that wrote them (each line names its process)."""
     time.sleep(0.3)  # access lines are written every 50 ms
     lines = [json.loads(line) for line in server.log.read_text().splitlines() if line.startswith("{")]
-    return {line["process"] for line in lines if line.get("logger") == "service.access" and line["path"] == "/predict"}
+    return Counter(
+        line["process"] for line in lines if line.get("logger") == "service.access" and line["path"] == "/predict"
+    )
+
+
+def served_by(server: Server) -> set[int]:
+    return set(predictions_by_process(server))
 
 
 def test_workers_share_metrics_reloads_and_keys(make_server, model_repository: Path, tmp_path: Path) -> None:
@@ -118,11 +122,7 @@ def test_connections_opened_together_spread_over_the_workers(make_server, model_
         return await asyncio.gather(*(one() for _ in range(64)))
 
     assert asyncio.run(one_request_per_connection()) == [200] * 64
-    time.sleep(0.3)  # access lines are written every 50 ms
-    lines = [json.loads(line) for line in server.log.read_text().splitlines() if line.startswith("{")]
-    per_process = Counter(
-        line["process"] for line in lines if line.get("logger") == "service.access" and line["path"] == "/predict"
-    )
+    per_process = predictions_by_process(server)
     assert len(per_process) == 2 and min(per_process.values()) >= 8, per_process  # fails by chance ~1e-10
     # A listening socket per worker (one shared socket shows as one); the parent's never listens.
     assert listening_sockets(server.port) == 2
@@ -199,15 +199,7 @@ def test_workers_on_a_taken_port_fail_at_once_with_the_address(model_repository:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        environment = {
-            **os.environ,
-            "RNNSERVE_MODEL_REPOSITORY": str(model_repository),
-            "RNNSERVE_PORT": str(port),
-            "RNNSERVE_GRPC_PORT": "0",
-            "RNNSERVE_WORKERS": "2",
-        }
-        done = subprocess.run(
-            [sys.executable, "-m", "service"], env=environment, capture_output=True, text=True, timeout=60
-        )
-    assert done.returncode == 3  # uvicorn's start-up failure, which its supervisor does not retry
-    assert f"cannot listen on 127.0.0.1:{port}" in done.stdout + done.stderr
+        server = Server(model_repository, port=port, RNNSERVE_WORKERS="2", RNNSERVE_GRPC_PORT="0")
+        returncode = server.process.wait(timeout=60)
+    assert returncode == 3  # uvicorn's start-up failure, which its supervisor does not retry
+    assert f"cannot listen on 127.0.0.1:{port}" in server.log.read_text()
