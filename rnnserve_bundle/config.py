@@ -49,6 +49,10 @@ class Architecture(BaseModel):
     parameters: int = 0
     # Classifiers trained apart and served as one graph (their mean probability); parameters counts all.
     members: int = Field(default=1, ge=1)
+    # Of those, how many are bags of word and hashed word-bigram vectors (no recurrence), and the
+    # number of bigram vectors each holds.
+    bag_members: int = Field(default=0, ge=0)
+    bigram_buckets: int = Field(default=0, ge=0)
 
 
 class ServingOptions(BaseModel):

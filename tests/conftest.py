@@ -28,9 +28,11 @@ TINY = [
     "16",
     "--lr",
     "0.01",
-    # One model per bundle (the intent default trains three); test_training covers ensembles.
+    # One model per bundle (the intent default trains three and a bag); test_training covers ensembles.
     "--ensemble",
     "1",
+    "--bag-members",
+    "0",
 ]
 # Next-word trains with SGD by default (the recipe's learning rate), where TINY's 0.01 is for AdamW.
 TINY_LM = [*TINY, "--lr", "20"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -10,11 +12,14 @@ from torch import nn
 from rnnserve_bundle.config import Architecture
 from training.batching import pad
 from training.model import (
+    BagClassifier,
     EnsembleClassifier,
     NextWordGraph,
     RNNClassifier,
     RNNLanguageModel,
     StepGraph,
+    bigram_buckets,
+    bigram_table_size,
     reverse_within_length,
 )
 
@@ -238,6 +243,52 @@ def test_an_ensemble_answers_its_members_mean_probability_and_ignores_padding() 
     torch.testing.assert_close(answer, mean)
     torch.testing.assert_close(torch.softmax(alone, dim=1), mean)
     assert not torch.allclose(mean, torch.softmax(members[0](ids_t, lengths_t), dim=1))
+
+
+def test_a_bag_reads_the_mean_of_its_word_and_bigram_vectors_and_ignores_padding() -> None:
+    torch.manual_seed(0)
+    bag = BagClassifier(vocab_size=20, embedding_dim=6, buckets=64, num_classes=3, dropout=0.0).eval()
+    ids, lengths = pad(SEQUENCES)
+    ids_t, lengths_t = torch.from_numpy(ids), torch.from_numpy(lengths)
+    with torch.no_grad():
+        batched = bag(ids_t, lengths_t)
+        for row, sequence in enumerate(SEQUENCES):
+            # By hand: each word's vector and the vector of (the word before it, or <pad>, the word).
+            pairs = [(a * 1_000_003 + b) % 64 for a, b in zip([0, *sequence], sequence, strict=False)]
+            vectors = torch.cat([bag.embedding.weight[sequence], bag.pairs.weight[pairs]])
+            torch.testing.assert_close(batched[row], bag.head(vectors.mean(dim=0)), atol=1e-5, rtol=1e-5)
+            alone = bag(torch.tensor([sequence]), torch.tensor([len(sequence)]))
+            torch.testing.assert_close(batched[row], alone[0], atol=1e-5, rtol=1e-5)
+        # Word order reaches the bag through its pairs: the same words reversed read otherwise.
+        reversed_ = bag(torch.tensor([SEQUENCES[0][::-1]]), torch.tensor([len(SEQUENCES[0])]))
+    assert not torch.allclose(reversed_[0], batched[0], atol=1e-4)
+    assert bigram_buckets(torch.tensor([[5, 6]]), 1 << 40).tolist() == [[5, 5 * 1_000_003 + 6]]
+
+
+def test_a_bigram_table_holds_the_distinct_pairs_within_bounds() -> None:
+    assert bigram_table_size([[4, 5, 6], [4, 5]]) == 1 << 10  # 3 pairs: the floor
+    many = [[a, b] for a in range(4, 104) for b in range(4, 104)]  # 10,100 distinct pairs (and 100 starts)
+    assert bigram_table_size(many) == 1 << 14  # rounded up to a power of two
+    assert bigram_table_size([[a, b] for a in range(1000) for b in range(200)]) == 1 << 18  # capped
+
+
+def test_an_ensemble_of_recurrent_and_bag_members_is_one_graph_with_their_mean(tmp_path: Path) -> None:
+    from training.export import export_classifier
+
+    torch.manual_seed(0)
+    members = [
+        RNNClassifier(arch("lstm", True, layers=1), 20, 4).eval(),
+        BagClassifier(20, 12, 1024, 4, 0.0).eval(),
+    ]
+    ensemble = EnsembleClassifier(members).eval()
+    ids, lengths = pad(SEQUENCES)
+    ids_t, lengths_t = torch.from_numpy(ids), torch.from_numpy(lengths)
+    with torch.no_grad():
+        mean = torch.stack([torch.softmax(m(ids_t, lengths_t), dim=1) for m in members]).mean(dim=0)
+        answer = torch.softmax(ensemble(ids_t, lengths_t), dim=1)
+    torch.testing.assert_close(answer, mean)
+    report = export_classifier(ensemble, tmp_path, [list(s) for s in SEQUENCES])
+    assert report["max_abs_diff"] < 1e-4  # the graph, run by ONNX Runtime on padded batches
 
 
 def test_operating_points_choose_on_the_validation_curve() -> None:

@@ -13,6 +13,7 @@ import pytest
 
 from rnnserve_bundle.config import BundleConfig
 from tests.conftest import TINY, TINY_LM, run_cli
+from training.defaults import BAG_RECIPE
 from training.export import ExportError, _check
 
 
@@ -550,15 +551,22 @@ def test_an_ensemble_trains_its_members_apart_and_serves_as_one_graph(tmp_path: 
     out = tmp_path / "models" / "support" / "1"
     run_cli("train", "--task", "intent", "--format", "csv", "--data", str(data_dir / "intent.csv"),
             "--text-field", "utterance", "--label-field", "intent", "--out", str(out), "--run-dir", str(run),
-            *TINY, "--ensemble", "2")  # fmt: skip
+            *TINY, "--ensemble", "2", "--bag-members", "1")  # fmt: skip
     config = BundleConfig.load(out)
-    assert config.architecture.members == 2 and len(config.training["members"]) == 2
+    assert config.architecture.members == 3 and len(config.training["members"]) == 3
+    assert config.architecture.bag_members == 1 and config.architecture.bigram_buckets >= 1024
     assert config.training["hyperparameters"]["ensemble"] == 2
     # Each member has its own seed and its own training record; all validate on the same split.
-    histories = [json.loads((run / f"member-{i}" / "history.json").read_text()) for i in (1, 2)]
-    assert [h["hyperparameters"]["seed"] for h in histories] == [13, 14]
+    histories = [json.loads((run / f"member-{i}" / "history.json").read_text()) for i in (1, 2, 3)]
+    assert [h["hyperparameters"]["seed"] for h in histories] == [13, 14, 15]
     assert histories[0]["history"] != histories[1]["history"]
     assert {h["best_validation"]["examples"] for h in histories} == {config.data["validation_examples"]}
+    # The bag keeps its own schedule where the command set none (patience), not where it did (epochs).
+    bag = histories[2]["hyperparameters"]
+    assert bag["patience"] == BAG_RECIPE["patience"] != histories[0]["hyperparameters"]["patience"]
+    assert bag["epochs"] == 8 and bag["learning_rate"] == 0.01
+    graph = onnx.load(str(out / "model.onnx")).graph
+    assert {"LSTM", "Mod"} <= {node.op_type for node in graph.node}  # recurrent members and hashed pairs
     # The confusion matrix and the bundle's metrics are the ensemble's, measured on the exported graph.
     matrix = np.array(json.loads((run / "confusion.json").read_text())["true_by_predicted"])
     assert np.trace(matrix) / matrix.sum() == pytest.approx(config.metrics["validation"]["accuracy"])
@@ -579,3 +587,8 @@ def test_an_ensemble_trains_its_members_apart_and_serves_as_one_graph(tmp_path: 
     words = run_cli("train", "--task", "next-word", "--format", "text", "--data", str(data_dir / "text"),
                     "--out", str(tmp_path / "m" / "words" / "1"), "--ensemble", "2", check=False)  # fmt: skip
     assert words.returncode == 2 and "--ensemble" in words.stderr and "Traceback" not in words.stderr
+    for flags in (["--bag-members", "1"], ["--ensemble", "0", "--bag-members", "0"], ["--bag-members", "-1"]):
+        refused = run_cli("train", "--task", "next-word" if flags[1] == "1" else "intent", "--format", "text",
+                          "--data", str(data_dir / "text"), "--out", str(tmp_path / "m" / "x" / "1"), *flags,
+                          check=False)  # fmt: skip
+        assert refused.returncode == 2 and "--bag-members" in refused.stderr and "Traceback" not in refused.stderr

@@ -83,6 +83,12 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         help="classifiers: train this many models with successive seeds and serve them as one graph "
         "(their mean probability); each adds its training time and its serving cost",
     )
+    train.add_argument(
+        "--bag-members",
+        type=int,
+        help="classifiers: add this many bag-of-words-and-bigrams models (fastText's classifier, no "
+        "recurrence) to the --ensemble members; 0: none",
+    )
     train.add_argument("--seed", type=int)
     train.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     train.add_argument("--run-dir", type=Path, help="where history.json and plots go")
@@ -192,6 +198,7 @@ OVERRIDES = (
     "ema_decay",
     "rdrop",
     "ensemble",
+    "bag_members",
     "seed",
 )
 

@@ -115,6 +115,49 @@ class RNNClassifier(nn.Module):
         return self.head(self.output_dropout(torch.cat([summary, pooled], dim=1)))
 
 
+# Multiplier of the bigram hash: a prime above any vocabulary size, so that distinct (previous, word)
+# id pairs are distinct numbers before the modulo.
+_BIGRAM_PRIME = 1_000_003
+
+
+def bigram_buckets(input_ids: Tensor, buckets: int) -> Tensor:
+    """The hashed (previous word, word) pair at each position; the first word's previous is `<pad>`."""
+    previous = torch.cat([torch.full_like(input_ids[:, :1], PAD_ID), input_ids[:, :-1]], dim=1)
+    return (previous * _BIGRAM_PRIME + input_ids) % buckets
+
+
+def bigram_table_size(sequences: list[list[int]]) -> int:
+    """Bigram vectors for a training set: the power of two at or above its number of distinct word
+    pairs, within [2^10, 2^18]. Twice as many validated the same and trained 4 times slower
+    (REPORT.md): AdamW updates every row at every step."""
+    pairs = {(previous, word) for ids in sequences for previous, word in zip([PAD_ID, *ids], ids, strict=False)}
+    return min(1 << 18, max(1 << 10, 1 << (len(pairs) - 1).bit_length()))
+
+
+class BagClassifier(nn.Module):
+    """fastText's classifier (Joulin et al. 2017): the mean of the text's word vectors and hashed
+    word-bigram vectors, then a linear layer. No recurrence: it is an ensemble member whose errors
+    differ from the recurrent members' (it reads word pairs, not order), measured in REPORT.md."""
+
+    def __init__(self, vocab_size: int, embedding_dim: int, buckets: int, num_classes: int, dropout: float) -> None:
+        super().__init__()
+        self.buckets = buckets
+        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=PAD_ID)
+        self.pairs = nn.Embedding(buckets, embedding_dim)
+        for table in (self.embedding, self.pairs):  # fastText's initialisation
+            nn.init.uniform_(table.weight, -1 / embedding_dim, 1 / embedding_dim)
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(embedding_dim, num_classes)
+
+    def forward(self, input_ids: Tensor, lengths: Tensor) -> Tensor:
+        steps = torch.arange(input_ids.size(1), device=input_ids.device).unsqueeze(0)
+        real = (steps < lengths.unsqueeze(1)).unsqueeze(2)
+        features = self.embedding(input_ids) + self.pairs(bigram_buckets(input_ids, self.buckets))
+        total = features.masked_fill(~real, 0.0).sum(dim=1)
+        mean = total / (2 * lengths.clamp(min=1).unsqueeze(1).to(total.dtype))
+        return self.head(self.dropout(mean))
+
+
 class EnsembleClassifier(nn.Module):
     """Several classifiers trained apart, served as one graph: the log of their mean probability.
 
@@ -122,7 +165,7 @@ class EnsembleClassifier(nn.Module):
     out-of-scope rule, top-k) reads it as it reads one classifier's logits.
     """
 
-    def __init__(self, members: list[RNNClassifier]) -> None:
+    def __init__(self, members: list[RNNClassifier | BagClassifier]) -> None:
         super().__init__()
         self.members = nn.ModuleList(members)
 

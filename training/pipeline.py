@@ -35,12 +35,19 @@ from rnnserve_bundle.tensors import softmax
 from training.calibration import expected_calibration_error, fit_temperature
 from training.data import OUT_OF_SCOPE, DataError, Example, carve_validation, read_dataset
 from training.data.split import carve_sentence_validation
-from training.defaults import TASK_DEFAULTS
+from training.defaults import BAG_RECIPE, TASK_DEFAULTS
 from training.distributed import World, join_world, leave_world
 from training.embeddings import load_pretrained, vector_dimension
 from training.evaluate import classifier_logits, evaluate_bundle, label_indices
 from training.export import export_classifier, export_language_model, mixed_length_sample
-from training.model import EnsembleClassifier, RNNClassifier, RNNLanguageModel, count_parameters
+from training.model import (
+    BagClassifier,
+    EnsembleClassifier,
+    RNNClassifier,
+    RNNLanguageModel,
+    bigram_table_size,
+    count_parameters,
+)
 from training.out_of_scope import DEFAULT_OPERATING_POINT, OperatingPoint, choose_rule
 from training.plots import confusion_matrix, plot_confusion
 from training.quantize import quantize_bundle
@@ -197,8 +204,11 @@ def _train_bundle(options: TrainOptions, world: World, device: torch.device) -> 
         **{k: v for k, v in options.overrides.items() if v is not None},
     }
     seed = settings.get("seed", 13)
-    if settings["ensemble"] < 1 or (settings["ensemble"] > 1 and not options.task.is_classifier):
-        raise DataError("--ensemble takes a number of models >= 1, and more than one only for classifiers")
+    recurrent, bags = settings["ensemble"], settings["bag_members"]
+    if recurrent < 0 or bags < 0 or recurrent + bags < 1:
+        raise DataError("--ensemble and --bag-members take numbers of models >= 0, together at least one")
+    if (recurrent > 1 or bags > 0) and not options.task.is_classifier:
+        raise DataError("--ensemble above 1 and --bag-members above 0 are for classifiers only")
     if not 0 <= settings["rdrop"] < math.inf or (settings["rdrop"] > 0 and not options.task.is_classifier):
         raise DataError("--rdrop takes a weight >= 0, and above 0 only for classifiers")
     if options.embeddings is not None and options.overrides.get("embedding_dim") is None:
@@ -275,13 +285,22 @@ def _train_bundle(options: TrainOptions, world: World, device: torch.device) -> 
         ema_decay=settings["ema_decay"],
         rdrop=settings["rdrop"],
     )
-    members = settings["ensemble"]
+    members = recurrent + bags
+    # A bag's own schedule, except where the user set one for every member.
+    bag_recipe = {key: value for key, value in BAG_RECIPE.items() if options.overrides.get(key) is None}
+    if bags:
+        arch.bigram_buckets = bigram_table_size(train_split.ids)
     models, fits, embeddings = [], [], None
     for member in range(members):
         # Members differ by seed (initialisation, batch order, word dropout); all validate on the
         # same split, so that the ensemble's validation figures mean what one model's do.
         torch.manual_seed(seed + member)
-        model = RNNClassifier(arch, vocab_size, len(labels)) if classifier else RNNLanguageModel(arch, vocab_size)
+        if member >= recurrent:
+            model = BagClassifier(vocab_size, arch.embedding_dim, arch.bigram_buckets, len(labels), arch.dropout)
+        elif classifier:
+            model = RNNClassifier(arch, vocab_size, len(labels))
+        else:
+            model = RNNLanguageModel(arch, vocab_size)
         if options.embeddings is not None:
             embeddings = load_pretrained(
                 model.embedding, tokenizer.get_vocab(), options.embeddings, trainable=not options.freeze_embeddings
@@ -290,14 +309,15 @@ def _train_bundle(options: TrainOptions, world: World, device: torch.device) -> 
             "model %d of %d: %s, %d parameters, vocabulary %d",
             member + 1,
             members,
-            arch.cell,
+            arch.cell if member < recurrent else "bag of words and bigrams",
             count_parameters(model),
             vocab_size,
         )
+        member_hyper = replace(hyper, seed=seed + member, **(bag_recipe if member >= recurrent else {}))
         trainer = Trainer(
             model,
             classifier,
-            replace(hyper, seed=seed + member),
+            member_hyper,
             device,
             eos_id=tokenizer.token_to_id(EOS_TOKEN),
             unk_id=tokenizer.token_to_id(UNK_TOKEN),
@@ -311,7 +331,7 @@ def _train_bundle(options: TrainOptions, world: World, device: torch.device) -> 
     if not world.is_main:
         return None  # the weights are the same on every rank; rank 0 exports them
     model = models[0] if members == 1 else EnsembleClassifier(models)
-    arch.members, arch.parameters = members, count_parameters(model)
+    arch.members, arch.bag_members, arch.parameters = members, bags, count_parameters(model)
     if classifier and options.run_dir is not None and valid_split.labels is not None:
         matrix = confusion_matrix(valid_split.labels, trainer.predict(valid_split, model=model), len(labels))
         record = {"labels": labels, "true_by_predicted": matrix.tolist()}
