@@ -20,7 +20,7 @@ With `--seeds 13 1 2` the background-class model is trained once per seed (initi
 order, word dropout; the splits stay) and each bundle's own rule, as `config.json` holds it, is
 scored on the same test texts: mean ± standard deviation of what the shipped model does.
 
-    python benchmarks/intent_oos.py [--work runs/intent-oos] [--seeds 13 1 2] [--ship models/intent/5]
+    python benchmarks/intent_oos.py [--work runs/intent-oos] [--seeds 13 1 2] [--ship models/intent/4]
                                     [--write training/REPORT.md]
 """
 
