@@ -5,6 +5,8 @@ python benchmarks/bench_models.py models/sentiment/2 models/intent/2 ...
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -25,6 +27,28 @@ def latency_ms(bundle: Path, batch: int, seconds: float = 1.5) -> float:
     ids = [e.ids for e in encoder.encode(TEXTS)]
     padded, lengths = pad_batch([ids[i % len(ids)] for i in range(batch)])
     return 1000 / sequences_per_second(session, {INPUT_IDS: padded, LENGTHS: lengths}, batch, seconds)
+
+
+def _resident_mb() -> float:
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+def _session_memory_here(directory: str) -> float:
+    bundle = Path(directory)
+    config = BundleConfig.load(bundle)
+    encoder = TextEncoder.from_file(bundle / TOKENIZER_FILE, config.max_sequence_length, not config.task.is_classifier)
+    padded, lengths = pad_batch([e.ids for e in encoder.encode(TEXTS * (64 // len(TEXTS) + 1))][:64])
+    before = _resident_mb()
+    create_session(bundle / MODEL_FILE, [CPU]).run(None, {INPUT_IDS: padded, LENGTHS: lengths})
+    return _resident_mb() - before
+
+
+def session_memory_mb(bundle: Path) -> float:
+    """Resident memory an ONNX Runtime session adds to a process once it has run a batch of 64
+    (what each service worker pays per loaded model), measured in a fresh interpreter."""
+    code = "import sys; from benchmarks.bench_models import _session_memory_here as m; print(m(sys.argv[1]))"
+    result = subprocess.run([sys.executable, "-c", code, str(bundle)], cwd=ROOT, check=True, capture_output=True)
+    return float(result.stdout.split()[-1])
 
 
 def main() -> None:

@@ -1,6 +1,7 @@
 """What a new bundle costs against the one it replaces: two bundles of one task side by side.
 
-1. ONNX Runtime alone: ms per sequence at batch 1 and 64 (`bench_models.latency_ms`);
+1. ONNX Runtime alone: ms per sequence at batch 1 and 64 (`bench_models.latency_ms`), the size of
+   `model.onnx` and the resident memory a session adds once it has run (`session_memory_mb`);
 2. the service serving both as versions 1 and 2 of one model, loaded with wrk in alternating runs
    (1, 2, 1, 2, ...): one text per request with 1 and 64 connections, 32 texts with 64.
 
@@ -22,9 +23,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.bench_models import latency_ms  # noqa: E402
+from benchmarks.bench_models import latency_ms, session_memory_mb  # noqa: E402
 from benchmarks.bench_service import Service, body, wrk  # noqa: E402
 from benchmarks.report import publish  # noqa: E402
+from rnnserve_bundle.config import MODEL_FILE  # noqa: E402
 
 LOADS = [("1 text, 1 connection", 1, 1), ("1 text, 64 connections", 1, 64), ("32 texts, 64 connections", 32, 64)]
 
@@ -47,6 +49,10 @@ def main() -> None:
     model_rows = [
         f"| {bundle} | {latency_ms(bundle, 1):.3f} | {latency_ms(bundle, 64):.3f} |"
         for _ in range(args.rounds)
+        for bundle in args.bundles
+    ]
+    memory_rows = [
+        f"| {bundle} | {(bundle / MODEL_FILE).stat().st_size / 1e6:.1f} | {session_memory_mb(bundle):.1f} |"
         for bundle in args.bundles
     ]
     with tempfile.TemporaryDirectory() as repository:
@@ -74,6 +80,10 @@ def main() -> None:
         "| bundle | ms per sequence, batch 1 | ms per sequence, batch 64 |",
         "| --- | --- | --- |",
         *model_rows,
+        "",
+        "| bundle | model.onnx MB | resident MB a session adds after one batch of 64 |",
+        "| --- | --- | --- |",
+        *memory_rows,
         "",
         "| load | old: requests/s | new: requests/s | new / old (per round) | old: p50 / p99 ms | new: p50 / p99 ms |",
         "| --- | --- | --- | --- | --- | --- |",

@@ -567,6 +567,12 @@ def test_an_ensemble_trains_its_members_apart_and_serves_as_one_graph(tmp_path: 
     assert bag["epochs"] == 8 and bag["learning_rate"] == 0.01
     graph = onnx.load(str(out / "model.onnx")).graph
     assert {"LSTM", "Mod"} <= {node.op_type for node in graph.node}  # recurrent members and hashed pairs
+    # The intent default stores the four lookup tables (two members' words, the bag's words and
+    # pairs) as int8 rows, checked against the float graph before calibration read it.
+    tables = config.export["lookup_tables"]["files"]["model.onnx"]
+    assert tables["tables"] == 4 and tables["top1_agreement"] >= 0.99 and tables["bytes"] < tables["fp32_bytes"]
+    int8 = [i for i in graph.initializer if i.data_type == onnx.TensorProto.INT8]
+    assert len(int8) == 4 and all(i.name.endswith(".int8") for i in int8)
     # The confusion matrix and the bundle's metrics are the ensemble's, measured on the exported graph.
     matrix = np.array(json.loads((run / "confusion.json").read_text())["true_by_predicted"])
     assert np.trace(matrix) / matrix.sum() == pytest.approx(config.metrics["validation"]["accuracy"])

@@ -93,6 +93,13 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     train.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     train.add_argument("--run-dir", type=Path, help="where history.json and plots go")
     train.add_argument(
+        "--lookup-tables",
+        choices=["float32", "int8"],
+        help="int8: store the graph's lookup tables (word and word-pair vectors) as int8 with a scale "
+        "per row, a quarter of their size; the arithmetic stays float32 (default: int8 for intent, "
+        "float32 otherwise; ignored with --quantize int8, which quantizes the tables itself)",
+    )
+    train.add_argument(
         "--quantize",
         choices=["none", "int8"],
         default="none",
@@ -199,6 +206,7 @@ OVERRIDES = (
     "rdrop",
     "ensemble",
     "bag_members",
+    "lookup_tables",
     "seed",
 )
 

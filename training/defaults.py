@@ -28,6 +28,7 @@ TASK_DEFAULTS: dict[Task, dict] = {
         "rdrop": 0.0,
         "ensemble": 1,
         "bag_members": 0,
+        "lookup_tables": "float32",
     },
     Task.INTENT: {
         "cell": "lstm",
@@ -59,6 +60,10 @@ TASK_DEFAULTS: dict[Task, dict] = {
         # And one bag of word and bigram vectors (fastText's classifier): alone it validates about
         # as well as the three recurrent members together, and its errors are others' (REPORT.md).
         "bag_members": 1,
+        # Four members' word tables and the bag's word-pair table are 94% of the graph: stored as
+        # int8 with a scale per row they take a quarter of the disk and memory, and the measured
+        # answers do not move (REPORT.md; training/lookup_tables.py).
+        "lookup_tables": "int8",
     },
     Task.NEXT_WORD: {
         "cell": "lstm",
@@ -87,6 +92,7 @@ TASK_DEFAULTS: dict[Task, dict] = {
         "rdrop": 0.0,
         "ensemble": 1,
         "bag_members": 0,
+        "lookup_tables": "float32",
     },
 }
 

@@ -40,6 +40,7 @@ from training.distributed import World, join_world, leave_world
 from training.embeddings import load_pretrained, vector_dimension
 from training.evaluate import classifier_logits, evaluate_bundle, label_indices
 from training.export import export_classifier, export_language_model, mixed_length_sample
+from training.lookup_tables import compact_bundle
 from training.model import (
     BagClassifier,
     EnsembleClassifier,
@@ -349,6 +350,9 @@ def _train_bundle(options: TrainOptions, world: World, device: torch.device) -> 
         export_report = (
             export_classifier(model, staging, sample) if classifier else export_language_model(model, staging, sample)
         )
+        if settings["lookup_tables"] == "int8" and options.quantize != "int8":
+            # Before calibration and the out-of-scope rule, so that both read the graph that ships.
+            export_report["lookup_tables"] = compact_bundle(staging, sample)
         config = BundleConfig(
             name=options.name or out.parent.name,
             version=out.name,

@@ -33,7 +33,8 @@ def _shared_lookups(model: onnx.ModelProto) -> list[str]:
     return [n.name for n in model.graph.node if n.op_type == "Gather" and uses[n.input[0]] > 1]
 
 
-def _feeds(session, ids: np.ndarray, lengths: np.ndarray) -> dict:
+def zero_state_feeds(session, ids: np.ndarray, lengths: np.ndarray) -> dict:
+    """Inputs for a graph: the ids, their lengths if it takes them, and zero recurrent states."""
     feeds = {INPUT_IDS: ids}
     for tensor in session.get_inputs():
         if tensor.name == LENGTHS:
@@ -47,8 +48,8 @@ def _feeds(session, ids: np.ndarray, lengths: np.ndarray) -> dict:
 def _agreement(float_path: Path, int8_path: Path, sample: list[list[int]]) -> float:
     ids, lengths = pad_batch(sample)
     reference, quantized = create_session(float_path, [CPU]), create_session(int8_path, [CPU])
-    want = reference.run([LOGITS], _feeds(reference, ids, lengths))[0]
-    got = quantized.run([LOGITS], _feeds(quantized, ids, lengths))[0]
+    want = reference.run([LOGITS], zero_state_feeds(reference, ids, lengths))[0]
+    got = quantized.run([LOGITS], zero_state_feeds(quantized, ids, lengths))[0]
     return float((want.argmax(axis=-1) == got.argmax(axis=-1)).mean())
 
 
