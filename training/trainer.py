@@ -222,9 +222,7 @@ class Trainer:
         # The fused kernel is the same update in one pass over each tensor: on one CPU core it took
         # the bag member's step from 145 to 12 ms (a 65,536-row table; REPORT.md).
         fused = self.device.type in ("cpu", "cuda")
-        optimizer = torch.optim.AdamW(
-            parameters, lr=hyper.learning_rate, weight_decay=hyper.weight_decay, fused=fused
-        )
+        optimizer = torch.optim.AdamW(parameters, lr=hyper.learning_rate, weight_decay=hyper.weight_decay, fused=fused)
         return optimizer, OneCycleLR(
             optimizer,
             max_lr=hyper.learning_rate,
