@@ -1,8 +1,11 @@
-"""INT8 dynamic quantization of the default classifiers: the metric change on their own held-out splits.
+"""INT8 on the default classifiers: the metric change on their own held-out splits.
 
 For each default classifier bundle, the validation split it was trained with is rebuilt from the
-data and seed recorded in its `config.json` (the same carving code), the bundle is copied and
-quantized with `training.quantize.quantize_bundle`, and both are evaluated with ONNX Runtime.
+data and seed recorded in its `config.json` (the same carving code), the bundle is copied twice,
+once quantized with `training.quantize.quantize_bundle` (ONNX Runtime's dynamic quantizer,
+`--quantize int8`) and once with its lookup tables as int8 rows (`training.lookup_tables`,
+`--lookup-tables int8`; a bundle trained with them already is left as it is), and all three are
+evaluated with ONNX Runtime.
 Needs `../shared/datasets` and the training extra (`pip install -e '.[train]'`).
 
     python benchmarks/int8_defaults.py [--write training/REPORT.md]
@@ -26,6 +29,7 @@ from rnnserve_bundle.config import MODEL_FILE, TOKENIZER_FILE, BundleConfig  # n
 from rnnserve_bundle.encoder import TextEncoder  # noqa: E402
 from training.evaluate import evaluate_bundle  # noqa: E402
 from training.export import mixed_length_sample  # noqa: E402
+from training.lookup_tables import compact_bundle  # noqa: E402
 from training.pipeline import TrainOptions, load_splits  # noqa: E402
 from training.quantize import quantize_bundle  # noqa: E402
 
@@ -35,8 +39,8 @@ DEFAULTS = {
     # Trained by benchmarks/intent_oos.py (run it first: it writes these files).
     "intent": {
         "data_format": "csv",
-        "data": "runs/intent-oos/data/train_with_background.csv",
-        "valid_data": "runs/intent-oos/data/valid_background.csv",
+        "data": "runs/intent-oos-7/data/train_with_background.csv",
+        "valid_data": "runs/intent-oos-7/data/valid_background.csv",
     },
 }
 
@@ -59,23 +63,27 @@ def measure(name: str) -> dict:
     if len(validation) != config.metrics["validation"]["examples"]:
         raise RuntimeError(f"{name}: rebuilt validation split differs from the one in config.json")
     with tempfile.TemporaryDirectory() as scratch:
-        copy = Path(scratch) / name / bundle.name
+        copy, rows = Path(scratch) / "int8" / name / bundle.name, Path(scratch) / "rows" / name / bundle.name
         shutil.copytree(bundle, copy)
+        shutil.copytree(bundle, rows)
         encoder = TextEncoder.from_file(copy / TOKENIZER_FILE, config.max_sequence_length, keep_tail=False)
         sample = mixed_length_sample([e.ids for e in encoder.encode([x.text for x in validation[:512]])])
         fp32 = evaluate_bundle(copy, validation)
         report = quantize_bundle(copy, sample)
         int8 = evaluate_bundle(copy, validation)
-        size = (copy / MODEL_FILE).stat().st_size
-    return {
-        "bundle": f"{name}/{bundle.name}",
-        "examples": len(validation),
-        "fp32": fp32,
-        "int8": int8,
-        "size_mb": (bundle / MODEL_FILE).stat().st_size / 1e6,
-        "int8_size_mb": size / 1e6,
-        "graphs": report,
-    }
+        if "lookup_tables" not in config.export:
+            compact_bundle(rows, sample)
+        return {
+            "bundle": f"{name}/{bundle.name}",
+            "examples": len(validation),
+            "fp32": fp32,
+            "int8": int8,
+            "rows": evaluate_bundle(rows, validation),
+            "size_mb": (bundle / MODEL_FILE).stat().st_size / 1e6,
+            "int8_size_mb": (copy / MODEL_FILE).stat().st_size / 1e6,
+            "rows_size_mb": (rows / MODEL_FILE).stat().st_size / 1e6,
+            "graphs": report,
+        }
 
 
 def main() -> None:
@@ -88,17 +96,19 @@ def main() -> None:
         "",
         "Command: `python benchmarks/int8_defaults.py`.",
         "",
-        "| bundle | validation examples | metric | float32 | int8 | change | model.onnx float32 / int8 |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| bundle | validation examples | metric | as shipped | int8 (quantizer) | change | int8 lookup tables "
+        "| change | model.onnx as shipped / quantizer / lookup tables |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name in DEFAULTS:
         result = measure(name)
         for key in keys:
             if key in result["fp32"] and key in result["int8"]:
-                before, after = result["fp32"][key], result["int8"][key]
+                before, after, rows = result["fp32"][key], result["int8"][key], result["rows"][key]
                 lines.append(
                     f"| {result['bundle']} | {result['examples']} | {key} | {before:.4f} | {after:.4f} | "
-                    f"{after - before:+.4f} | {result['size_mb']:.1f} / {result['int8_size_mb']:.1f} MB |"
+                    f"{after - before:+.4f} | {rows:.4f} | {rows - before:+.4f} | {result['size_mb']:.1f} / "
+                    f"{result['int8_size_mb']:.1f} / {result['rows_size_mb']:.1f} MB |"
                 )
     report = "\n".join(lines) + "\n"
     publish(report, args.write)

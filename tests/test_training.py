@@ -32,6 +32,14 @@ def test_bundle_layout_and_config(model_repository: Path, name: str) -> None:
     assert all(d.dim_param for d in dims), "batch and sequence axes must be dynamic"
     ops = {n.op_type for n in graph.graph.node}
     assert ops & {"LSTM", "GRU"}
+    # Classifiers store their word table as int8 rows by default; next-word's table is tied to its
+    # output layer, so it stays float32 and no rewrite is recorded.
+    int8 = [i.name for i in graph.graph.initializer if i.data_type == onnx.TensorProto.INT8]
+    if name == "next-word":
+        assert not int8 and "lookup_tables" not in config.export
+    else:
+        assert int8 == ["embedding.weight.int8"]
+        assert config.export["lookup_tables"]["files"]["model.onnx"]["top1_agreement"] >= 0.99
 
 
 def test_classifier_metrics_are_real(model_repository: Path) -> None:
@@ -396,6 +404,7 @@ def test_int8_quantization_is_measured_and_served(tmp_path: Path, data_dir: Path
     assert config.metrics["validation_fp32"]["accuracy"] > 0.9
     ops = {n.op_type for n in onnx.load(str(out / "model.onnx")).graph.node}
     assert ops & {"MatMulInteger", "DynamicQuantizeLinear", "DequantizeLinear"}
+    assert "lookup_tables" not in config.export  # the quantizer makes the tables int8 itself
     server = Server(out.parent.parent)
     try:
         server.wait_ready()

@@ -96,8 +96,9 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         "--lookup-tables",
         choices=["float32", "int8"],
         help="int8: store the graph's lookup tables (word and word-pair vectors) as int8 with a scale "
-        "per row, a quarter of their size; the arithmetic stays float32 (default: int8 for intent, "
-        "float32 otherwise; ignored with --quantize int8, which quantizes the tables itself)",
+        "per row, a quarter of their size; the arithmetic stays float32 (default: int8 for the "
+        "classifiers, float32 for next-word, whose tied table the output layer also reads; ignored with "
+        "--quantize int8, which quantizes the tables itself)",
     )
     train.add_argument(
         "--quantize",
