@@ -91,8 +91,8 @@ def _name(bundle: Path) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="+", type=Path, default=[ROOT / "models" / "next-word" / "4"])
-    parser.add_argument("--sentiment", nargs="*", type=Path, default=[ROOT / "models" / "sentiment" / "3"])
+    parser.add_argument("--models", nargs="+", type=Path, default=[ROOT / "models" / "next-word" / "5"])
+    parser.add_argument("--sentiment", nargs="*", type=Path, default=[ROOT / "models" / "sentiment" / "4"])
     parser.add_argument("--write", type=Path)
     args = parser.parse_args()
     tokenized = [e for e in read_dataset("text", PTB_VALID) if e.text.strip()]
