@@ -33,11 +33,18 @@ def write_vectors(path: Path, table: dict[str, np.ndarray], header: bool) -> Pat
     return path
 
 
-def embedding_matrix(bundle: Path, vocab_size: int) -> np.ndarray:
+def embedding_matrix(bundle: Path, vocab_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The word vectors the graph serves, and per row how far int8 storage may have moved them from
+    the trained ones (half a step of the row's scale; 0 for a float32 table)."""
     graph = onnx.load(str(bundle / "model.onnx")).graph
-    matrices = [numpy_helper.to_array(t) for t in graph.initializer if list(t.dims) == [vocab_size, DIM]]
-    assert len(matrices) == 1, "expected one [vocabulary, dimension] initializer: the embeddings"
-    return matrices[0]
+    tensors = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    names = [name for name, array in tensors.items() if array.shape == (vocab_size, DIM)]
+    assert len(names) == 1, "expected one [vocabulary, dimension] initializer: the embeddings"
+    table = tensors[names[0]]
+    if table.dtype == np.int8:  # the default for classifiers: int8 rows and their scales
+        scales = tensors[names[0].removesuffix(".int8") + ".scale"]
+        return table * scales, scales / 2
+    return table, np.zeros((vocab_size, 1), dtype=np.float32)
 
 
 def train(tmp_path: Path, data_dir: Path, *extra: str, check: bool = True):
@@ -64,9 +71,10 @@ def test_glove_vectors_frozen_are_served_as_given(tmp_path: Path, data_dir: Path
     from tokenizers import Tokenizer
 
     tokenizer = Tokenizer.from_file(str(out / "tokenizer.json"))
-    matrix = embedding_matrix(out, config.vocab_size)
+    matrix, storage = embedding_matrix(out, config.vocab_size)
     for word in words[:8]:
-        np.testing.assert_allclose(matrix[tokenizer.token_to_id(word)], table[word], atol=1e-6)
+        row = tokenizer.token_to_id(word)
+        np.testing.assert_allclose(matrix[row], table[word], atol=1e-6 + float(storage[row, 0]))
     assert not matrix[0].any()  # padding stays zero
 
 
@@ -80,9 +88,10 @@ def test_word2vec_header_gz_vectors_fine_tune(tmp_path: Path, data_dir: Path) ->
     from tokenizers import Tokenizer
 
     tokenizer = Tokenizer.from_file(str(out / "tokenizer.json"))
-    matrix = embedding_matrix(out, config.vocab_size)
-    moved = [np.abs(matrix[tokenizer.token_to_id(w)] - table[w]).max() for w in fixtures.POSITIVE]
-    assert max(moved) > 1e-4  # trained from the vectors, not kept
+    matrix, storage = embedding_matrix(out, config.vocab_size)
+    rows = [tokenizer.token_to_id(w) for w in fixtures.POSITIVE]
+    moved = [np.abs(matrix[r] - table[w]).max() - storage[r, 0] for r, w in zip(rows, fixtures.POSITIVE, strict=True)]
+    assert max(moved) > 1e-4  # trained from the vectors, not kept: more than int8 storage moves them
 
 
 def test_vectors_of_another_dimension_are_a_clear_error(tmp_path: Path, data_dir: Path) -> None:
