@@ -28,7 +28,7 @@ TASK_DEFAULTS: dict[Task, dict] = {
         "rdrop": 0.0,
         "ensemble": 1,
         "bag_members": 0,
-        # The word table is 6 of the graph's 7.3 MB; as int8 rows it validated the same (REPORT.md).
+        # The word table is most of the graph; as int8 rows it validated the same (REPORT.md).
         "lookup_tables": "int8",
     },
     Task.INTENT: {
@@ -61,9 +61,9 @@ TASK_DEFAULTS: dict[Task, dict] = {
         # And one bag of word and bigram vectors (fastText's classifier): alone it validates about
         # as well as the three recurrent members together, and its errors are others' (REPORT.md).
         "bag_members": 1,
-        # Four members' word tables and the bag's word-pair table are 94% of the graph: stored as
-        # int8 with a scale per row they take a quarter of the disk and memory, and the measured
-        # answers do not move (REPORT.md; training/lookup_tables.py).
+        # Four members' word tables and the bag's word-pair table are nearly all of the graph:
+        # stored as int8 with a scale per row they take a quarter of the disk and memory, and the
+        # measured answers do not move (REPORT.md; training/lookup_tables.py).
         "lookup_tables": "int8",
     },
     Task.NEXT_WORD: {

@@ -219,8 +219,8 @@ class Trainer:
             )
             mode = "max" if self.classifier else "min"
             return optimizer, ReduceLROnPlateau(optimizer, mode=mode, factor=0.25, patience=0)
-        # The fused kernel is the same update in one pass over each tensor: on one CPU core it took
-        # the bag member's step from 145 to 12 ms (a 65,536-row table; REPORT.md).
+        # The fused kernel is the same update in one pass over each tensor; the separate passes made
+        # the bag member's large table the slowest part of an intent training (REPORT.md).
         fused = self.device.type in ("cpu", "cuda")
         optimizer = torch.optim.AdamW(parameters, lr=hyper.learning_rate, weight_decay=hyper.weight_decay, fused=fused)
         return optimizer, OneCycleLR(
