@@ -2,7 +2,7 @@
 
 A classifier's graph is mostly its lookup tables: each member of the intent default keeps its own
 word table, and the bag member a table of hashed word-pair vectors (`training/model.py`), together
-about 94% of a 57 MB graph. Stored per row as int8 and a float scale, every looked-up vector is
+nearly all of the graph (sizes in REPORT.md). Stored per row as int8 and a float scale, every looked-up vector is
 rebuilt as `int8 * scale` before anything else reads it, so the error of each element is at most
 half a step of its own row (1/254 of the row's largest magnitude), where ONNX Runtime's dynamic
 quantizer (`training/quantize.py`) uses one scale for a whole table and also turns the matrix
