@@ -93,6 +93,14 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     train.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     train.add_argument("--run-dir", type=Path, help="where history.json and plots go")
     train.add_argument(
+        "--sparse-gradients",
+        action="store_const",
+        const=True,
+        help="bag members: train their lookup tables with sparse gradients (SparseAdam updates only the "
+        "rows a batch reads, with no weight decay on them; the rest keeps AdamW): far faster steps on "
+        "large tables, measured in training/REPORT.md; one process only",
+    )
+    train.add_argument(
         "--lookup-tables",
         choices=["float32", "int8"],
         help="int8: store the graph's lookup tables (word and word-pair vectors) as int8 with a scale "
@@ -208,6 +216,7 @@ OVERRIDES = (
     "ensemble",
     "bag_members",
     "lookup_tables",
+    "sparse_gradients",
     "seed",
 )
 

@@ -314,7 +314,8 @@ def _train_bundle(options: TrainOptions, world: World, device: torch.device) -> 
             count_parameters(model),
             vocab_size,
         )
-        member_hyper = replace(hyper, seed=seed + member, **(bag_recipe if member >= recurrent else {}))
+        bag = {**bag_recipe, "sparse_gradients": bool(settings["sparse_gradients"])} if member >= recurrent else {}
+        member_hyper = replace(hyper, seed=seed + member, **bag)
         trainer = Trainer(
             model,
             classifier,

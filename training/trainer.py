@@ -35,6 +35,7 @@ from training.data import DataError
 from training.distributed import World, shard, wrap
 from training.metrics import LanguageModelScore, classification_metrics
 from training.plots import plot_curves
+from training.sparse_tables import JointOptimizer, JointSchedule, clip_gradients, make_tables_sparse
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,9 @@ class Hyperparameters:
     # Classifiers, R-Drop (Liang et al. 2021): > 0 reads each batch twice under independent dropout
     # and adds this weight times the symmetric KL divergence between the two predictions.
     rdrop: float = 0.0
+    # Lookup tables with sparse gradients and SparseAdam (`training/sparse_tables.py`); AdamW only,
+    # one process (DDP keeps dense gradients).
+    sparse_gradients: bool = False
 
 
 @dataclass
@@ -112,6 +116,8 @@ class Trainer:
     ) -> None:
         self.model = model.to(device)
         self.world = world or World()
+        sparse = hyper.sparse_gradients and hyper.optimizer == "adamw" and self.world.size == 1
+        self.tables = make_tables_sparse(self.model) if sparse else []
         # Training steps go through DDP when distributed; evaluation uses the plain module
         # (identical weights on every rank), so every rank takes the same early-stopping decision.
         self.trained = wrap(self.model, self.world, device)
@@ -210,8 +216,14 @@ class Trainer:
             targets = stream[:, start + 1 : start + 1 + self.hyper.bptt]
             yield stream[:, start : start + targets.size(1)], targets
 
-    def _optimizer(self, steps_per_epoch: int) -> tuple[torch.optim.Optimizer, LRScheduler]:
+    def _optimizer(
+        self, steps_per_epoch: int
+    ) -> tuple[torch.optim.Optimizer | JointOptimizer, LRScheduler | JointSchedule]:
         hyper = self.hyper
+        fused = self.device.type in ("cpu", "cuda")
+        if self.tables:
+            joint = JointOptimizer(self.model, self.tables, hyper.learning_rate, hyper.weight_decay, fused)
+            return joint, JointSchedule(joint, hyper.learning_rate, steps_per_epoch * hyper.epochs)
         parameters = self.model.parameters()
         if hyper.optimizer == "sgd":
             optimizer: torch.optim.Optimizer = torch.optim.SGD(
@@ -221,7 +233,6 @@ class Trainer:
             return optimizer, ReduceLROnPlateau(optimizer, mode=mode, factor=0.25, patience=0)
         # The fused kernel is the same update in one pass over each tensor; the separate passes made
         # the bag member's large table the slowest part of an intent training (REPORT.md).
-        fused = self.device.type in ("cpu", "cuda")
         optimizer = torch.optim.AdamW(parameters, lr=hyper.learning_rate, weight_decay=hyper.weight_decay, fused=fused)
         return optimizer, OneCycleLR(
             optimizer,
@@ -285,7 +296,10 @@ class Trainer:
             for loss, items in bar:
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                nn.utils.clip_grad_norm_(self.model.parameters(), hyper.clip_norm)
+                if self.tables:
+                    clip_gradients(list(self.model.parameters()), hyper.clip_norm)
+                else:
+                    nn.utils.clip_grad_norm_(self.model.parameters(), hyper.clip_norm)
                 optimizer.step()
                 if per_step:
                     schedule.step()
@@ -333,6 +347,9 @@ class Trainer:
                 result.best_epoch = len(result.history)
         self.model.load_state_dict(best_state)
         self.model.eval()
+        for module in self.model.modules():  # trained: the export reads the tables as any others
+            if isinstance(module, nn.Embedding) and self.tables:
+                module.sparse = False
         result.best_metrics = best_metrics or {}
         result.duration_s = time.perf_counter() - started
         if run_dir is not None and self.world.is_main:
