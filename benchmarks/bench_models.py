@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -20,13 +22,18 @@ from rnnserve_bundle.sessions import CPU, create_session  # noqa: E402
 from rnnserve_bundle.tensors import pad_batch  # noqa: E402
 
 
-def latency_ms(bundle: Path, batch: int, seconds: float = 1.5) -> float:
+def _batch(bundle: Path, size: int) -> dict[str, np.ndarray]:
+    """The graph's inputs for `size` of the benchmark texts (repeated as needed), padded."""
     config = BundleConfig.load(bundle)
     encoder = TextEncoder.from_file(bundle / TOKENIZER_FILE, config.max_sequence_length, not config.task.is_classifier)
-    session = create_session(bundle / MODEL_FILE, [CPU])
     ids = [e.ids for e in encoder.encode(TEXTS)]
-    padded, lengths = pad_batch([ids[i % len(ids)] for i in range(batch)])
-    return 1000 / sequences_per_second(session, {INPUT_IDS: padded, LENGTHS: lengths}, batch, seconds)
+    padded, lengths = pad_batch([ids[i % len(ids)] for i in range(size)])
+    return {INPUT_IDS: padded, LENGTHS: lengths}
+
+
+def latency_ms(bundle: Path, batch: int, seconds: float = 1.5) -> float:
+    session = create_session(bundle / MODEL_FILE, [CPU])
+    return 1000 / sequences_per_second(session, _batch(bundle, batch), batch, seconds)
 
 
 def _resident_mb() -> float:
@@ -35,11 +42,9 @@ def _resident_mb() -> float:
 
 def _session_memory_here(directory: str) -> float:
     bundle = Path(directory)
-    config = BundleConfig.load(bundle)
-    encoder = TextEncoder.from_file(bundle / TOKENIZER_FILE, config.max_sequence_length, not config.task.is_classifier)
-    padded, lengths = pad_batch([e.ids for e in encoder.encode(TEXTS * (64 // len(TEXTS) + 1))][:64])
+    feeds = _batch(bundle, 64)
     before = _resident_mb()
-    create_session(bundle / MODEL_FILE, [CPU]).run(None, {INPUT_IDS: padded, LENGTHS: lengths})
+    create_session(bundle / MODEL_FILE, [CPU]).run(None, feeds)
     return _resident_mb() - before
 
 

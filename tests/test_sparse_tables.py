@@ -12,7 +12,7 @@ import torch
 from rnnserve_bundle.config import BundleConfig
 from tests.conftest import TINY, run_cli
 from training.model import BagClassifier
-from training.sparse_tables import JointOptimizer, clip_gradients, make_tables_sparse
+from training.sparse_tables import JointOptimizer, clip_gradients, set_sparse_tables
 
 IDS = torch.tensor([[5, 6, 7, 5, 6], [8, 9, 0, 0, 0], [5, 5, 5, 9, 0]])
 LENGTHS = torch.tensor([5, 2, 4])
@@ -31,7 +31,7 @@ def _backward(model: BagClassifier) -> None:
 
 def test_sparse_gradients_clip_to_the_same_values_as_dense_ones() -> None:
     dense, sparse = _bag(), _bag()
-    tables = make_tables_sparse(sparse)
+    tables = set_sparse_tables(sparse, True)
     assert len(tables) == 2 and sparse.embedding.sparse and sparse.pairs.sparse
     _backward(dense)
     _backward(sparse)
@@ -47,7 +47,7 @@ def test_sparse_gradients_clip_to_the_same_values_as_dense_ones() -> None:
 
 def test_only_the_rows_a_batch_reads_move() -> None:
     model = _bag()
-    tables = make_tables_sparse(model)
+    tables = set_sparse_tables(model, True)
     before = model.embedding.weight.detach().clone()
     optimizer = JointOptimizer(model, tables, lr=0.1, weight_decay=0.1, fused=False)
     _backward(model)

@@ -63,8 +63,8 @@ TASK_DEFAULTS: dict[Task, dict] = {
         # as well as the three recurrent members together, and its errors are others' (REPORT.md).
         "bag_members": 1,
         # Four members' word tables and the bag's word-pair table are nearly all of the graph:
-        # stored as int8 with a scale per row they take a quarter of the disk and memory, and the
-        # measured answers do not move (REPORT.md; training/lookup_tables.py).
+        # stored as int8 with a scale per row they take a quarter of the bytes, and the measured
+        # answers do not move (REPORT.md; training/lookup_tables.py).
         "lookup_tables": "int8",
         # Off until the shipped intent model is retrained with it (REPORT.md, "Not yet done").
         "sparse_gradients": False,

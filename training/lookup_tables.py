@@ -22,10 +22,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from rnnserve_bundle.config import LOGITS, MODEL_FILE, STEP_MODEL_FILE
-from rnnserve_bundle.sessions import CPU, create_session
-from rnnserve_bundle.tensors import pad_batch
-from training.quantize import zero_state_feeds
+from rnnserve_bundle.config import MODEL_FILE, STEP_MODEL_FILE
+from training.quantize import graph_logits
 
 # The rewritten graph must pick the same top answer as the float one on (almost) every text of
 # the check's batch; the recorded `max_abs_change` says by how much the log-probabilities moved.
@@ -95,12 +93,6 @@ def rewrite(model: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
     return model, len(tables)
 
 
-def _outputs(path: Path, sample: list[list[int]]) -> np.ndarray:
-    ids, lengths = pad_batch(sample)
-    session = create_session(path, [CPU])
-    return session.run([LOGITS], zero_state_feeds(session, ids, lengths))[0]
-
-
 def compact_bundle(directory: Path, sample: list[list[int]]) -> dict:
     """Rewrite each of the bundle's graphs in place; returns what was done per file."""
     files: dict[str, dict] = {}
@@ -116,7 +108,7 @@ def compact_bundle(directory: Path, sample: list[list[int]]) -> dict:
         path.replace(float_copy)
         try:
             onnx.save(model, str(path))
-            want, got = _outputs(float_copy, sample), _outputs(path, sample)
+            want, got = graph_logits(float_copy, sample), graph_logits(path, sample)
             agreement = float((want.argmax(axis=-1) == got.argmax(axis=-1)).mean())
             if agreement < MIN_TOP1_AGREEMENT:
                 raise ValueError(f"top-1 agrees with float32 on {agreement:.1%} of a real batch")

@@ -33,7 +33,7 @@ def _shared_lookups(model: onnx.ModelProto) -> list[str]:
     return [n.name for n in model.graph.node if n.op_type == "Gather" and uses[n.input[0]] > 1]
 
 
-def zero_state_feeds(session, ids: np.ndarray, lengths: np.ndarray) -> dict:
+def _zero_state_feeds(session, ids: np.ndarray, lengths: np.ndarray) -> dict:
     """Inputs for a graph: the ids, their lengths if it takes them, and zero recurrent states."""
     feeds = {INPUT_IDS: ids}
     for tensor in session.get_inputs():
@@ -45,11 +45,15 @@ def zero_state_feeds(session, ids: np.ndarray, lengths: np.ndarray) -> dict:
     return feeds
 
 
-def _agreement(float_path: Path, int8_path: Path, sample: list[list[int]]) -> float:
+def graph_logits(path: Path, sample: list[list[int]]) -> np.ndarray:
+    """A graph's logits for a padded batch of the sample, from zero recurrent states."""
     ids, lengths = pad_batch(sample)
-    reference, quantized = create_session(float_path, [CPU]), create_session(int8_path, [CPU])
-    want = reference.run([LOGITS], zero_state_feeds(reference, ids, lengths))[0]
-    got = quantized.run([LOGITS], zero_state_feeds(quantized, ids, lengths))[0]
+    session = create_session(path, [CPU])
+    return session.run([LOGITS], _zero_state_feeds(session, ids, lengths))[0]
+
+
+def _agreement(float_path: Path, int8_path: Path, sample: list[list[int]]) -> float:
+    want, got = graph_logits(float_path, sample), graph_logits(int8_path, sample)
     return float((want.argmax(axis=-1) == got.argmax(axis=-1)).mean())
 
 

@@ -4,21 +4,21 @@ A bag member's word-pair table has up to 65,536 rows, of which a batch reads a f
 dense gradient every step zeroes, clips and updates the whole table; with `nn.Embedding(sparse=True)`
 the gradient holds only the rows read, `torch.optim.SparseAdam` updates only those (lazy Adam: the
 moments of the other rows wait until they are read again, and the tables get no weight decay), and
-the rest of the model keeps AdamW. Both follow the same one-cycle schedule. Measured in REPORT.md.
+the rest of the model keeps AdamW. Both follow the task's one-cycle schedule. Measured in REPORT.md.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.optim.lr_scheduler import OneCycleLR
+from torch.optim.lr_scheduler import LRScheduler
 
 
-def make_tables_sparse(model: nn.Module) -> list[nn.Parameter]:
-    """Switch every lookup table of the model to sparse gradients; returns their weights."""
+def set_sparse_tables(model: nn.Module, sparse: bool) -> list[nn.Parameter]:
+    """Give every lookup table of the model sparse (or again dense) gradients; returns their weights."""
     tables = [m for m in model.modules() if isinstance(m, nn.Embedding)]
     for table in tables:
-        table.sparse = True
+        table.sparse = sparse
     return [table.weight for table in tables]
 
 
@@ -47,13 +47,10 @@ class JointOptimizer:
 
 
 class JointSchedule:
-    """The task's one-cycle schedule, applied to each part of a `JointOptimizer`."""
+    """The schedules of a `JointOptimizer`'s parts, stepped as one."""
 
-    def __init__(self, optimizer: JointOptimizer, max_lr: float, total_steps: int) -> None:
-        self.parts = [
-            OneCycleLR(part, max_lr=max_lr, total_steps=total_steps, pct_start=0.1, anneal_strategy="cos")
-            for part in optimizer.parts
-        ]
+    def __init__(self, parts: list[LRScheduler]) -> None:
+        self.parts = parts
 
     def step(self) -> None:
         for part in self.parts:
@@ -62,15 +59,18 @@ class JointSchedule:
 
 @torch.no_grad()
 def clip_gradients(parameters: list[nn.Parameter], max_norm: float) -> None:
-    """`nn.utils.clip_grad_norm_` for a model whose tables have sparse gradients (which it cannot
-    read): the same global norm, over the coalesced rows of each sparse gradient."""
+    """`nn.utils.clip_grad_norm_`, which it calls when no gradient is sparse; otherwise (it cannot
+    read sparse gradients) the same global norm, over the coalesced rows of each sparse gradient."""
+    if not any(p.grad is not None and p.grad.is_sparse for p in parameters):
+        nn.utils.clip_grad_norm_(parameters, max_norm)
+        return
     grads = []
     for parameter in parameters:
         if parameter.grad is None:
             continue
         if parameter.grad.is_sparse:
             parameter.grad = parameter.grad.coalesce()  # repeated rows summed, as the dense gradient has them
-            grads.append(parameter.grad._values())
+            grads.append(parameter.grad.values())
         else:
             grads.append(parameter.grad)
     if not grads:

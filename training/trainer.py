@@ -35,7 +35,7 @@ from training.data import DataError
 from training.distributed import World, shard, wrap
 from training.metrics import LanguageModelScore, classification_metrics
 from training.plots import plot_curves
-from training.sparse_tables import JointOptimizer, JointSchedule, clip_gradients, make_tables_sparse
+from training.sparse_tables import JointOptimizer, JointSchedule, clip_gradients, set_sparse_tables
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,9 @@ class Trainer:
         self.model = model.to(device)
         self.world = world or World()
         sparse = hyper.sparse_gradients and hyper.optimizer == "adamw" and self.world.size == 1
-        self.tables = make_tables_sparse(self.model) if sparse else []
+        if hyper.sparse_gradients and not sparse:
+            log.info("sparse gradients need AdamW and one process: the tables train with dense gradients")
+        self.tables = set_sparse_tables(self.model, True) if sparse else []
         # Training steps go through DDP when distributed; evaluation uses the plain module
         # (identical weights on every rank), so every rank takes the same early-stopping decision.
         self.trained = wrap(self.model, self.world, device)
@@ -223,7 +225,7 @@ class Trainer:
         fused = self.device.type in ("cpu", "cuda")
         if self.tables:
             joint = JointOptimizer(self.model, self.tables, hyper.learning_rate, hyper.weight_decay, fused)
-            return joint, JointSchedule(joint, hyper.learning_rate, steps_per_epoch * hyper.epochs)
+            return joint, JointSchedule([self._one_cycle(part, steps_per_epoch) for part in joint.parts])
         parameters = self.model.parameters()
         if hyper.optimizer == "sgd":
             optimizer: torch.optim.Optimizer = torch.optim.SGD(
@@ -234,10 +236,13 @@ class Trainer:
         # The fused kernel is the same update in one pass over each tensor; the separate passes made
         # the bag member's large table the slowest part of an intent training (REPORT.md).
         optimizer = torch.optim.AdamW(parameters, lr=hyper.learning_rate, weight_decay=hyper.weight_decay, fused=fused)
-        return optimizer, OneCycleLR(
+        return optimizer, self._one_cycle(optimizer, steps_per_epoch)
+
+    def _one_cycle(self, optimizer: torch.optim.Optimizer, steps_per_epoch: int) -> OneCycleLR:
+        return OneCycleLR(
             optimizer,
-            max_lr=hyper.learning_rate,
-            total_steps=steps_per_epoch * hyper.epochs,
+            max_lr=self.hyper.learning_rate,
+            total_steps=steps_per_epoch * self.hyper.epochs,
             pct_start=0.1,
             anneal_strategy="cos",
         )
@@ -296,10 +301,7 @@ class Trainer:
             for loss, items in bar:
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                if self.tables:
-                    clip_gradients(list(self.model.parameters()), hyper.clip_norm)
-                else:
-                    nn.utils.clip_grad_norm_(self.model.parameters(), hyper.clip_norm)
+                clip_gradients(list(self.model.parameters()), hyper.clip_norm)
                 optimizer.step()
                 if per_step:
                     schedule.step()
@@ -347,9 +349,8 @@ class Trainer:
                 result.best_epoch = len(result.history)
         self.model.load_state_dict(best_state)
         self.model.eval()
-        for module in self.model.modules():  # trained: the export reads the tables as any others
-            if isinstance(module, nn.Embedding) and self.tables:
-                module.sparse = False
+        if self.tables:  # trained: the export reads the tables as any others
+            set_sparse_tables(self.model, False)
         result.best_metrics = best_metrics or {}
         result.duration_s = time.perf_counter() - started
         if run_dir is not None and self.world.is_main:
