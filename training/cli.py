@@ -12,7 +12,6 @@ from rnnserve_bundle.config import Task
 from training.data import FORMATS, DataError, read_dataset
 from training.export import ExportError
 from training.out_of_scope import DEFAULT_OPERATING_POINT
-from training.quantize import QuantizationError
 
 
 def _parser(prog: str) -> argparse.ArgumentParser:
@@ -312,6 +311,6 @@ def main(argv: list[str] | None = None, prog: str = "python -m training") -> int
     try:
         commands = {"train": _train, "evaluate": _evaluate, "retokenize": _retokenize, "oos-rule": _oos_rule}
         return commands[args.command](args)
-    except (DataError, ExportError, QuantizationError, FileNotFoundError) as error:
+    except (DataError, ExportError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -22,8 +22,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from rnnserve_bundle.config import MODEL_FILE, STEP_MODEL_FILE
-from training.quantize import graph_logits
+from training.graph_rewrite import NothingToRewrite, rewrite_verified
 
 # The rewritten graph must pick the same top answer as the float one on (almost) every text of
 # the check's batch; the recorded `max_abs_change` says by how much the log-probabilities moved.
@@ -95,33 +94,13 @@ def rewrite(model: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
 
 def compact_bundle(directory: Path, sample: list[list[int]]) -> dict:
     """Rewrite each of the bundle's graphs in place; returns what was done per file."""
-    files: dict[str, dict] = {}
-    for name in (MODEL_FILE, STEP_MODEL_FILE):
-        path = directory / name
-        if not path.is_file():
-            continue
-        model, count = rewrite(onnx.load(str(path)))
+
+    def compact(float_path: Path, out: Path) -> dict:
+        model, count = rewrite(onnx.load(str(float_path)))
         if count == 0:
-            files[name] = {"kept": "float32", "reason": "no table that only lookups read"}
-            continue
-        float_copy = directory / f".{name}.fp32"
-        path.replace(float_copy)
-        try:
-            onnx.save(model, str(path))
-            want, got = graph_logits(float_copy, sample), graph_logits(path, sample)
-            agreement = float((want.argmax(axis=-1) == got.argmax(axis=-1)).mean())
-            if agreement < MIN_TOP1_AGREEMENT:
-                raise ValueError(f"top-1 agrees with float32 on {agreement:.1%} of a real batch")
-        except Exception as error:  # a graph that does not run or disagrees never ships: keep float32
-            float_copy.replace(path)
-            files[name] = {"kept": "float32", "reason": f"{type(error).__name__}: {str(error)[:200]}"}
-            continue
-        files[name] = {
-            "tables": count,
-            "fp32_bytes": float_copy.stat().st_size,
-            "bytes": path.stat().st_size,
-            "top1_agreement": agreement,
-            "max_abs_change": float(np.abs(want - got).max()),
-        }
-        float_copy.unlink()
+            raise NothingToRewrite("no table that only lookups read")
+        onnx.save(model, str(out))
+        return {"tables": count}
+
+    files = rewrite_verified(directory, sample, compact, MIN_TOP1_AGREEMENT)
     return {"method": "lookup tables as int8 with a float32 scale per row; arithmetic in float32", "files": files}
