@@ -53,6 +53,9 @@ class Architecture(BaseModel):
     # number of bigram vectors each holds.
     bag_members: int = Field(default=0, ge=0)
     bigram_buckets: int = Field(default=0, ge=0)
+    # Character n-gram vectors the word vectors were trained with (--subwords; 0: none). Folded
+    # into the word table on export: the graph does not read them.
+    ngram_buckets: int = Field(default=0, ge=0)
 
 
 class ServingOptions(BaseModel):

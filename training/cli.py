@@ -100,6 +100,15 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         "large tables, measured in training/REPORT.md; one process only",
     )
     train.add_argument(
+        "--subwords",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="bag members: train each word's vector as its own plus the mean of its 3- to 5-character "
+        "n-grams' (fastText's subwords), so rare words share what their n-grams learn elsewhere; "
+        "folded into one plain table on export, so the graph and the tokenizer do not change "
+        "(default: on for intents; measured in training/REPORT.md)",
+    )
+    train.add_argument(
         "--lookup-tables",
         choices=["float32", "int8"],
         help="int8: store the graph's lookup tables (word and word-pair vectors) as int8 with a scale "
@@ -216,6 +225,7 @@ OVERRIDES = (
     "bag_members",
     "lookup_tables",
     "sparse_gradients",
+    "subwords",
     "seed",
 )
 

@@ -52,6 +52,7 @@ from training.model import (
 from training.out_of_scope import DEFAULT_OPERATING_POINT, OperatingPoint, choose_rule
 from training.plots import confusion_matrix, plot_confusion
 from training.quantize import quantize_bundle
+from training.subwords import SubwordEmbedding, fold_subwords, ngram_ids, ngram_table_size
 from training.text_conventions import detect
 from training.tokenizer import build_tokenizer
 from training.trainer import FitResult, Hyperparameters, Split, Trainer
@@ -212,6 +213,8 @@ def _train_bundle(options: TrainOptions, world: World, device: torch.device) -> 
         raise DataError("--ensemble above 1 and --bag-members above 0 are for classifiers only")
     if not 0 <= settings["rdrop"] < math.inf or (settings["rdrop"] > 0 and not options.task.is_classifier):
         raise DataError("--rdrop takes a weight >= 0, and above 0 only for classifiers")
+    if settings["subwords"] and not options.task.is_classifier:
+        raise DataError("--subwords is for classifiers only (next-word's table is also its output layer)")
     if options.embeddings is not None and options.overrides.get("embedding_dim") is None:
         settings["embedding_dim"] = vector_dimension(options.embeddings)  # the vectors' own size
     torch.manual_seed(seed)
@@ -291,6 +294,12 @@ def _train_bundle(options: TrainOptions, world: World, device: torch.device) -> 
     bag_recipe = {key: value for key, value in BAG_RECIPE.items() if options.overrides.get(key) is None}
     if bags:
         arch.bigram_buckets = bigram_table_size(train_split.ids)
+    subwords = bool(settings["subwords"]) and bags > 0
+    if options.overrides.get("subwords") and not bags:
+        log.warning("--subwords trains the bag members' word vectors, and there are none (--bag-members 0)")
+    if subwords:
+        arch.ngram_buckets = ngram_table_size(tokenizer.get_vocab())
+        ngrams = ngram_ids(tokenizer.get_vocab(), arch.ngram_buckets)
     models, fits, embeddings = [], [], None
     for member in range(members):
         # Members differ by seed (initialisation, batch order, word dropout); all validate on the
@@ -306,6 +315,8 @@ def _train_bundle(options: TrainOptions, world: World, device: torch.device) -> 
             embeddings = load_pretrained(
                 model.embedding, tokenizer.get_vocab(), options.embeddings, trainable=not options.freeze_embeddings
             )
+        if subwords and member >= recurrent:
+            model.embedding = SubwordEmbedding(model.embedding, ngrams, arch.ngram_buckets)
         log.info(
             "model %d of %d: %s, %d parameters, vocabulary %d",
             member + 1,
@@ -340,6 +351,7 @@ def _train_bundle(options: TrainOptions, world: World, device: torch.device) -> 
         (options.run_dir / "confusion.json").write_text(json.dumps(record), encoding="utf-8")
         plot_confusion(options.run_dir, labels, matrix)
     model = model.cpu()
+    fold_subwords(model)
 
     out = options.out
     staging = out.parent / f".{out.name}.staging-{os.getpid()}"

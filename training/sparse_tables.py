@@ -16,7 +16,7 @@ from torch.optim.lr_scheduler import LRScheduler
 
 def set_sparse_tables(model: nn.Module, sparse: bool) -> list[nn.Parameter]:
     """Give every lookup table of the model sparse (or again dense) gradients; returns their weights."""
-    tables = [m for m in model.modules() if isinstance(m, nn.Embedding)]
+    tables = [m for m in model.modules() if isinstance(m, nn.Embedding | nn.EmbeddingBag)]
     for table in tables:
         table.sparse = sparse
     return [table.weight for table in tables]

@@ -1,0 +1,94 @@
+"""Word vectors that share character n-grams (`--subwords`; fastText's subword model, Bojanowski et
+al. 2017).
+
+A word seen once or twice in a user's intent file gets its own vector from those few examples only;
+its n-grams (`<tr`, `tran`, `ansf`, ... of `transferred`) are shared with `transfer`, `transfers`
+and `transferring`, whose examples train them too. In training a word's vector is its own vector
+plus the mean of its hashed 3- to 5-character n-grams' vectors. Only words of the vocabulary are
+looked up: before export the sum is folded into one plain table (`fold_subwords`), so the ONNX graph,
+its inputs and the service's tokenizer are what they are without this option, and a word unseen in
+training is still `<unk>` (the n-grams improve the vectors of rare known words, not unknown ones).
+"""
+
+from __future__ import annotations
+
+import zlib
+
+import torch
+from torch import Tensor, nn
+
+# fastText's default n-gram sizes.
+NGRAM_SIZES = (3, 4, 5)
+
+
+def char_ngrams(word: str) -> list[str]:
+    """The word's 3- to 5-character n-grams, with `<` and `>` marking its start and end."""
+    marked = f"<{word}>"
+    grams = {marked[i : i + n] for n in NGRAM_SIZES for i in range(len(marked) - n + 1)}
+    grams.discard(marked)  # the whole word is the word's own vector already
+    return sorted(grams)
+
+
+def _is_special(token: str) -> bool:
+    return len(token) > 2 and token.startswith("<") and token.endswith(">")
+
+
+def ngram_table_size(vocab: dict[str, int]) -> int:
+    """N-gram vectors for a vocabulary: the power of two at or above its number of distinct n-grams,
+    within [2^10, 2^16] (more n-grams share vectors), as for the bag's word pairs."""
+    grams = {g for token in vocab if not _is_special(token) for g in char_ngrams(token)}
+    return min(1 << 16, max(1 << 10, 1 << (len(grams) - 1).bit_length()))
+
+
+def ngram_ids(vocab: dict[str, int], buckets: int) -> Tensor:
+    """Row i: the hashed n-gram rows (1..buckets) of word id i, padded with 0; special tokens have
+    none. crc32, not Python's salted hash, so that a seed trains the same table every run."""
+    rows: list[list[int]] = [[] for _ in range(max(vocab.values()) + 1)]
+    for token, index in vocab.items():
+        if not _is_special(token):
+            rows[index] = [1 + zlib.crc32(g.encode("utf-8")) % buckets for g in char_ngrams(token)]
+    width = max(1, *(len(row) for row in rows))
+    return torch.tensor([row + [0] * (width - len(row)) for row in rows], dtype=torch.long)
+
+
+class SubwordEmbedding(nn.Module):
+    """A word table whose rows are each word's own vector plus the mean of its n-grams' vectors."""
+
+    def __init__(self, words: nn.Embedding, ngrams: Tensor, buckets: int) -> None:
+        super().__init__()
+        if ngrams.size(0) != words.num_embeddings:
+            raise ValueError(f"n-grams for {ngrams.size(0)} words, table of {words.num_embeddings}")
+        self.words = words
+        self.register_buffer("ngrams", ngrams, persistent=False)
+        dim = words.embedding_dim
+        # Row 0 is padding: EmbeddingBag leaves it out of the mean, and a word with no n-grams
+        # (a special token) gets zeros, so its vector is its own.
+        self.grams = nn.EmbeddingBag(buckets + 1, dim, mode="mean", padding_idx=0)
+        nn.init.uniform_(self.grams.weight, -1 / dim, 1 / dim)
+        with torch.no_grad():
+            self.grams.weight[0].zero_()
+
+    @property
+    def embedding_dim(self) -> int:
+        return self.words.embedding_dim
+
+    def forward(self, input_ids: Tensor) -> Tensor:
+        # Only the batch's words' n-grams: a few hundred rows, not the whole vocabulary's.
+        grams = self.grams(self.ngrams[input_ids.reshape(-1)])
+        return self.words(input_ids) + grams.view(*input_ids.shape, -1)
+
+    @torch.no_grad()
+    def folded(self) -> nn.Embedding:
+        """The same vectors as one plain table, for export."""
+        table = nn.Embedding(self.words.num_embeddings, self.embedding_dim, padding_idx=self.words.padding_idx)
+        table.weight.copy_(self.words.weight + self.grams(self.ngrams.to(self.words.weight.device)))
+        return table
+
+
+def fold_subwords(model: nn.Module) -> None:
+    """Replace every SubwordEmbedding inside the model by its folded plain table."""
+    for name, child in list(model.named_children()):
+        if isinstance(child, SubwordEmbedding):
+            setattr(model, name, child.folded())
+        else:
+            fold_subwords(child)
