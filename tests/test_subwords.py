@@ -33,6 +33,9 @@ def test_ngrams_mark_the_word_boundaries_and_leave_out_the_whole_word() -> None:
     assert (ids[0] == 0).all() and (ids[1] == 0).all()  # special tokens: no n-grams
     assert ((ids[2] > 0) & (ids[2] <= 1024)).sum() == len(char_ngrams("transfer"))
     assert torch.equal(ids, ngram_ids(VOCAB, 1024))  # the same ids every run (crc32, not hash())
+    pasted = {**VOCAB, "x" * 5000: 5}  # a long token: no n-grams, and the id table stays narrow
+    wide = ngram_ids(pasted, 1024)
+    assert (wide[5] == 0).all() and wide.size(1) == ids.size(1)
 
 
 def test_a_word_s_training_moves_the_words_that_share_its_ngrams_only() -> None:

@@ -19,6 +19,9 @@ from torch import Tensor, nn
 
 # fastText's default n-gram sizes.
 NGRAM_SIZES = (3, 4, 5)
+# Longer tokens (URLs, order numbers, pasted hashes) get no n-grams: few are words whose pieces
+# recur, and the table of n-gram ids is as wide as the vocabulary's longest row (at most 69 wide).
+MAX_WORD_CHARS = 24
 
 
 def char_ngrams(word: str) -> list[str]:
@@ -36,16 +39,17 @@ def _is_special(token: str) -> bool:
 def ngram_table_size(vocab: dict[str, int]) -> int:
     """N-gram vectors for a vocabulary: the power of two at or above its number of distinct n-grams,
     within [2^10, 2^16] (more n-grams share vectors), as for the bag's word pairs."""
-    grams = {g for token in vocab if not _is_special(token) for g in char_ngrams(token)}
+    grams = {g for t in vocab if not _is_special(t) and len(t) <= MAX_WORD_CHARS for g in char_ngrams(t)}
     return min(1 << 16, max(1 << 10, 1 << (len(grams) - 1).bit_length()))
 
 
 def ngram_ids(vocab: dict[str, int], buckets: int) -> Tensor:
-    """Row i: the hashed n-gram rows (1..buckets) of word id i, padded with 0; special tokens have
-    none. crc32, not Python's salted hash, so that a seed trains the same table every run."""
+    """Row i: the hashed n-gram rows (1..buckets) of word id i, padded with 0; special tokens and
+    words over MAX_WORD_CHARS have none. crc32, not Python's salted hash, so that a seed trains the
+    same table every run."""
     rows: list[list[int]] = [[] for _ in range(max(vocab.values()) + 1)]
     for token, index in vocab.items():
-        if not _is_special(token):
+        if not _is_special(token) and len(token) <= MAX_WORD_CHARS:
             rows[index] = [1 + zlib.crc32(g.encode("utf-8")) % buckets for g in char_ngrams(token)]
     width = max(1, *(len(row) for row in rows))
     return torch.tensor([row + [0] * (width - len(row)) for row in rows], dtype=torch.long)
