@@ -126,13 +126,18 @@ def bigram_buckets(input_ids: Tensor, buckets: int) -> Tensor:
     return (previous * _BIGRAM_PRIME + input_ids) % buckets
 
 
+def hashed_table_size(distinct: int) -> int:
+    """Rows for a hashed table of `distinct` keys: the power of two at or above it, within [2^10,
+    2^16]; beyond the cap keys share rows."""
+    return min(1 << 16, max(1 << 10, 1 << (distinct - 1).bit_length()))
+
+
 def bigram_table_size(sequences: list[list[int]]) -> int:
-    """Bigram vectors for a training set: the power of two at or above its number of distinct word
-    pairs, within [2^10, 2^16]. Twice as many validated the same and trained 4 times slower
-    (REPORT.md): AdamW updates every row at every step. The cap bounds the table (at 128
-    dimensions, 33.5 MB of `model.onnx`); more pairs share vectors instead."""
+    """Bigram vectors for a training set, one per distinct word pair (`hashed_table_size`). Twice
+    as many validated the same and trained 4 times slower (REPORT.md): AdamW updates every row at
+    every step. The cap bounds the table (at 128 dimensions, 33.5 MB of `model.onnx`)."""
     pairs = {(previous, word) for ids in sequences for previous, word in zip([PAD_ID, *ids], ids, strict=False)}
-    return min(1 << 16, max(1 << 10, 1 << (len(pairs) - 1).bit_length()))
+    return hashed_table_size(len(pairs))
 
 
 class BagClassifier(nn.Module):

@@ -213,8 +213,9 @@ def _train_bundle(options: TrainOptions, world: World, device: torch.device) -> 
         raise DataError("--ensemble above 1 and --bag-members above 0 are for classifiers only")
     if not 0 <= settings["rdrop"] < math.inf or (settings["rdrop"] > 0 and not options.task.is_classifier):
         raise DataError("--rdrop takes a weight >= 0, and above 0 only for classifiers")
-    if settings["subwords"] and not options.task.is_classifier:
-        raise DataError("--subwords is for classifiers only (next-word's table is also its output layer)")
+    if options.overrides.get("subwords") and not bags:
+        # Also next-word's case, which has no bag members (its table is also its output layer).
+        raise DataError("--subwords trains the bag members' word vectors, and this run has none (--bag-members 0)")
     if options.embeddings is not None and options.overrides.get("embedding_dim") is None:
         settings["embedding_dim"] = vector_dimension(options.embeddings)  # the vectors' own size
     torch.manual_seed(seed)
@@ -294,12 +295,11 @@ def _train_bundle(options: TrainOptions, world: World, device: torch.device) -> 
     bag_recipe = {key: value for key, value in BAG_RECIPE.items() if options.overrides.get(key) is None}
     if bags:
         arch.bigram_buckets = bigram_table_size(train_split.ids)
-    subwords = bool(settings["subwords"]) and bags > 0
-    if options.overrides.get("subwords") and not bags:
-        log.warning("--subwords trains the bag members' word vectors, and there are none (--bag-members 0)")
+    subwords = bool(settings["subwords"]) and bags > 0  # on by default for intents, which may have no bag
     if subwords:
-        arch.ngram_buckets = ngram_table_size(tokenizer.get_vocab())
-        ngrams = ngram_ids(tokenizer.get_vocab(), arch.ngram_buckets)
+        vocab = tokenizer.get_vocab()
+        arch.ngram_buckets = ngram_table_size(vocab)
+        ngrams = ngram_ids(vocab, arch.ngram_buckets)
     models, fits, embeddings = [], [], None
     for member in range(members):
         # Members differ by seed (initialisation, batch order, word dropout); all validate on the

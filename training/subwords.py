@@ -17,6 +17,9 @@ import zlib
 import torch
 from torch import Tensor, nn
 
+from rnnserve_bundle.config import SPECIAL_TOKENS
+from training.model import hashed_table_size
+
 # fastText's default n-gram sizes.
 NGRAM_SIZES = (3, 4, 5)
 # Longer tokens (URLs, order numbers, pasted hashes) get no n-grams: few are words whose pieces
@@ -32,25 +35,25 @@ def char_ngrams(word: str) -> list[str]:
     return sorted(grams)
 
 
-def _is_special(token: str) -> bool:
-    return len(token) > 2 and token.startswith("<") and token.endswith(">")
+def word_ngrams(token: str) -> list[str]:
+    """The n-grams a vocabulary token trains with: none for the special tokens and long tokens."""
+    if token in SPECIAL_TOKENS or len(token) > MAX_WORD_CHARS:
+        return []
+    return char_ngrams(token)
 
 
 def ngram_table_size(vocab: dict[str, int]) -> int:
-    """N-gram vectors for a vocabulary: the power of two at or above its number of distinct n-grams,
-    within [2^10, 2^16] (more n-grams share vectors), as for the bag's word pairs."""
-    grams = {g for t in vocab if not _is_special(t) and len(t) <= MAX_WORD_CHARS for g in char_ngrams(t)}
-    return min(1 << 16, max(1 << 10, 1 << (len(grams) - 1).bit_length()))
+    """N-gram vectors for a vocabulary: one per distinct n-gram, sized as the bag's word-pair table
+    is (`hashed_table_size`). The table trains only: export folds it away."""
+    return hashed_table_size(len({g for token in vocab for g in word_ngrams(token)}))
 
 
 def ngram_ids(vocab: dict[str, int], buckets: int) -> Tensor:
-    """Row i: the hashed n-gram rows (1..buckets) of word id i, padded with 0; special tokens and
-    words over MAX_WORD_CHARS have none. crc32, not Python's salted hash, so that a seed trains the
-    same table every run."""
+    """Row i: the hashed n-gram rows (1..buckets) of word id i, padded with 0 (`word_ngrams`).
+    crc32, not Python's salted hash, so that a seed trains the same table every run."""
     rows: list[list[int]] = [[] for _ in range(max(vocab.values()) + 1)]
     for token, index in vocab.items():
-        if not _is_special(token) and len(token) <= MAX_WORD_CHARS:
-            rows[index] = [1 + zlib.crc32(g.encode("utf-8")) % buckets for g in char_ngrams(token)]
+        rows[index] = [1 + zlib.crc32(g.encode("utf-8")) % buckets for g in word_ngrams(token)]
     width = max(1, *(len(row) for row in rows))
     return torch.tensor([row + [0] * (width - len(row)) for row in rows], dtype=torch.long)
 
@@ -72,10 +75,6 @@ class SubwordEmbedding(nn.Module):
         with torch.no_grad():
             self.grams.weight[0].zero_()
 
-    @property
-    def embedding_dim(self) -> int:
-        return self.words.embedding_dim
-
     def forward(self, input_ids: Tensor) -> Tensor:
         # Only the batch's words' n-grams: a few hundred rows, not the whole vocabulary's.
         grams = self.grams(self.ngrams[input_ids.reshape(-1)])
@@ -84,8 +83,9 @@ class SubwordEmbedding(nn.Module):
     @torch.no_grad()
     def folded(self) -> nn.Embedding:
         """The same vectors as one plain table, for export."""
-        table = nn.Embedding(self.words.num_embeddings, self.embedding_dim, padding_idx=self.words.padding_idx)
-        table.weight.copy_(self.words.weight + self.grams(self.ngrams.to(self.words.weight.device)))
+        words = self.words
+        table = nn.Embedding(words.num_embeddings, words.embedding_dim, padding_idx=words.padding_idx)
+        table.weight.copy_(words.weight + self.grams(self.ngrams.to(words.weight.device)))
         return table
 
 
