@@ -62,7 +62,7 @@ def test_the_folded_table_answers_what_the_training_table_does() -> None:
 def test_a_model_trained_with_subwords_exports_the_plain_graph(tmp_path: Path, data_dir: Path) -> None:
     data = ["--format", "csv", "--data", str(data_dir / "intent.csv"), "--text-field", "utterance",
             "--label-field", "intent"]  # fmt: skip
-    ops = {}
+    ops, parameters = {}, {}
     for name, extra in [("plain", ["--no-subwords"]), ("subwords", [])]:  # on by default
         out = tmp_path / "models" / name / "1"
         run_cli("train", "--task", "intent", *data, "--out", str(out), *TINY, "--ensemble", "1",
@@ -71,9 +71,11 @@ def test_a_model_trained_with_subwords_exports_the_plain_graph(tmp_path: Path, d
         assert config.metrics["validation"]["accuracy"] > 0.5 and config.export["max_abs_diff"] < 1e-4
         ops[name] = sorted(node.op_type for node in onnx.load(str(out / "model.onnx")).graph.node)
         assert (config.architecture.ngram_buckets > 0) == (name == "subwords")
+        parameters[name] = config.architecture.parameters
         evaluated = run_cli("evaluate", "--model", str(out), *data)
         assert json.loads(evaluated.stdout)["accuracy"] > 0.5
     assert ops["subwords"] == ops["plain"]
+    assert parameters["subwords"] == parameters["plain"]  # the served graph's, without the n-gram table
 
     refused = run_cli("train", "--task", "next-word", "--format", "text", "--data", str(data_dir / "text"),
                       "--out", str(tmp_path / "m" / "lm" / "1"), "--subwords", check=False)  # fmt: skip

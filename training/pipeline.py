@@ -344,6 +344,7 @@ def _train_bundle(options: TrainOptions, world: World, device: torch.device) -> 
     if not world.is_main:
         return None  # the weights are the same on every rank; rank 0 exports them
     model = models[0] if members == 1 else EnsembleClassifier(models)
+    fold_subwords(model)  # before the count: `parameters` is what the graph serves, not the n-gram table
     arch.members, arch.bag_members, arch.parameters = members, bags, count_parameters(model)
     if classifier and options.run_dir is not None and valid_split.labels is not None:
         matrix = confusion_matrix(valid_split.labels, trainer.predict(valid_split, model=model), len(labels))
@@ -351,7 +352,6 @@ def _train_bundle(options: TrainOptions, world: World, device: torch.device) -> 
         (options.run_dir / "confusion.json").write_text(json.dumps(record), encoding="utf-8")
         plot_confusion(options.run_dir, labels, matrix)
     model = model.cpu()
-    fold_subwords(model)
 
     out = options.out
     staging = out.parent / f".{out.name}.staging-{os.getpid()}"

@@ -84,8 +84,11 @@ class SubwordEmbedding(nn.Module):
     def folded(self) -> nn.Embedding:
         """The same vectors as one plain table, for export."""
         words = self.words
-        table = nn.Embedding(words.num_embeddings, words.embedding_dim, padding_idx=words.padding_idx)
-        table.weight.copy_(words.weight + self.grams(self.ngrams.to(words.weight.device)))
+        weight = words.weight
+        table = nn.Embedding(
+            words.num_embeddings, words.embedding_dim, words.padding_idx, device=weight.device, dtype=weight.dtype
+        )
+        table.weight.copy_(weight + self.grams(self.ngrams.to(weight.device)))
         return table
 
 
