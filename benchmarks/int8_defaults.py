@@ -39,8 +39,8 @@ DEFAULTS = {
     # Trained by benchmarks/intent_oos.py (run it first: it writes these files).
     "intent": {
         "data_format": "csv",
-        "data": "runs/intent-oos-7/data/train_with_background.csv",
-        "valid_data": "runs/intent-oos-7/data/valid_background.csv",
+        "data": "runs/intent-oos-8/data/train_with_background.csv",
+        "valid_data": "runs/intent-oos-8/data/valid_background.csv",
     },
 }
 

@@ -22,7 +22,7 @@ scored on the same test texts: mean ± standard deviation of what the shipped mo
 ensemble's members take the seeds `seed`, `seed + 1`, ... and here every seed trains on the same
 splits, so seeds closer than the member count (1 and 2) share members and understate the spread.
 
-    python benchmarks/intent_oos.py [--work runs/intent-oos] [--seeds 13 1 7] [--ship models/intent/5]
+    python benchmarks/intent_oos.py [--work runs/intent-oos] [--seeds 13 1 7] [--ship models/intent/6]
                                     [--write training/REPORT.md]
 """
 
