@@ -77,6 +77,14 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         "dropout, the symmetric KL divergence between the two predictions added to the loss); 0: off",
     )
     train.add_argument(
+        "--lm-loss",
+        type=float,
+        help="classifiers: weight of an auxiliary language-modelling loss in training: the recurrent "
+        "members' forward states predict the next word and their backward states the previous one, "
+        "through their own word table; dropped before export, so serving does not change; about half a "
+        "point for one BiLSTM at 2.6 times its training time (training/REPORT.md); default 0: off",
+    )
+    train.add_argument(
         "--ensemble",
         type=int,
         help="classifiers: train this many models with successive seeds and serve them as one graph "
@@ -221,6 +229,7 @@ OVERRIDES = (
     "bptt",
     "ema_decay",
     "rdrop",
+    "lm_loss",
     "ensemble",
     "bag_members",
     "lookup_tables",

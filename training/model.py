@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnserve_bundle.config import PAD_ID, Architecture
+from training.auxiliary_lm import LanguageModelHead
 
 _CELLS: dict[str, type[nn.RNNBase]] = {"lstm": nn.LSTM, "gru": nn.GRU}
 
@@ -106,13 +107,23 @@ class RNNClassifier(nn.Module):
         )
         self.output_dropout = nn.Dropout(arch.dropout)
         self.head = nn.Linear(2 * self.rnn.output_size, num_classes)
+        # Training only (`training/auxiliary_lm.py`): set before training, dropped before export.
+        self.language_model: LanguageModelHead | None = None
 
-    def forward(self, input_ids: Tensor, lengths: Tensor) -> Tensor:
+    def forward(
+        self, input_ids: Tensor, lengths: Tensor, words: Tensor | None = None
+    ) -> Tensor | tuple[Tensor, Tensor]:
+        """Logits; with `words` (the ids before word dropout) also the auxiliary language-model loss."""
         outputs, summary = self.rnn(self.input_dropout(self.embedding(input_ids)), lengths)
         steps = torch.arange(outputs.size(1), device=outputs.device).unsqueeze(0)
         padded = (steps >= lengths.unsqueeze(1)).unsqueeze(2)
         pooled = outputs.masked_fill(padded, -1e4).amax(dim=1)
-        return self.head(self.output_dropout(torch.cat([summary, pooled], dim=1)))
+        logits = self.head(self.output_dropout(torch.cat([summary, pooled], dim=1)))
+        if words is None:
+            return logits
+        if self.language_model is None:
+            raise ValueError("the auxiliary language-model loss needs a head (set language_model before training)")
+        return logits, self.language_model(outputs, lengths, words, self.embedding.weight)
 
 
 # Multiplier of the bigram hash: a prime above any vocabulary size, so that distinct (previous, word)

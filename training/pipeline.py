@@ -32,6 +32,7 @@ from rnnserve_bundle.config import (
 from rnnserve_bundle.cpus import available_cores
 from rnnserve_bundle.encoder import TextEncoder
 from rnnserve_bundle.tensors import softmax
+from training.auxiliary_lm import LanguageModelHead, predicted_words
 from training.calibration import expected_calibration_error, fit_temperature
 from training.data import OUT_OF_SCOPE, DataError, Example, carve_validation, read_dataset
 from training.data.split import carve_sentence_validation
@@ -213,6 +214,9 @@ def _train_bundle(options: TrainOptions, world: World, device: torch.device) -> 
         raise DataError("--ensemble above 1 and --bag-members above 0 are for classifiers only")
     if not 0 <= settings["rdrop"] < math.inf or (settings["rdrop"] > 0 and not options.task.is_classifier):
         raise DataError("--rdrop takes a weight >= 0, and above 0 only for classifiers")
+    if not 0 <= settings["lm_loss"] < math.inf or (settings["lm_loss"] > 0 and not options.task.is_classifier):
+        # A language model's whole loss is already this one.
+        raise DataError("--lm-loss takes a weight >= 0, and above 0 only for classifiers")
     if options.overrides.get("subwords") and not bags:
         # Also next-word's case, which has no bag members (its table is also its output layer).
         raise DataError("--subwords trains the bag members' word vectors, and this run has none (--bag-members 0)")
@@ -289,6 +293,7 @@ def _train_bundle(options: TrainOptions, world: World, device: torch.device) -> 
         bptt=settings["bptt"],
         ema_decay=settings["ema_decay"],
         rdrop=settings["rdrop"],
+        lm_loss=settings["lm_loss"] if classifier else 0.0,
     )
     members = recurrent + bags
     # A bag's own schedule, except where the user set one for every member.
@@ -300,6 +305,8 @@ def _train_bundle(options: TrainOptions, world: World, device: torch.device) -> 
         vocab = tokenizer.get_vocab()
         arch.ngram_buckets = ngram_table_size(vocab)
         ngrams = ngram_ids(vocab, arch.ngram_buckets)
+    if settings["lm_loss"]:
+        lm_words = predicted_words(train_split.ids, vocab_size)
     models, fits, embeddings = [], [], None
     for member in range(members):
         # Members differ by seed (initialisation, batch order, word dropout); all validate on the
@@ -309,6 +316,10 @@ def _train_bundle(options: TrainOptions, world: World, device: torch.device) -> 
             model = BagClassifier(vocab_size, arch.embedding_dim, arch.bigram_buckets, len(labels), arch.dropout)
         elif classifier:
             model = RNNClassifier(arch, vocab_size, len(labels))
+            if settings["lm_loss"]:
+                model.language_model = LanguageModelHead(
+                    arch.hidden_size, arch.embedding_dim, arch.bidirectional, lm_words, arch.dropout
+                )
         else:
             model = RNNLanguageModel(arch, vocab_size)
         if options.embeddings is not None:
@@ -325,7 +336,11 @@ def _train_bundle(options: TrainOptions, world: World, device: torch.device) -> 
             count_parameters(model),
             vocab_size,
         )
-        bag = {**bag_recipe, "sparse_gradients": bool(settings["sparse_gradients"])} if member >= recurrent else {}
+        bag = (
+            {**bag_recipe, "sparse_gradients": bool(settings["sparse_gradients"]), "lm_loss": 0.0}
+            if member >= recurrent
+            else {}
+        )
         member_hyper = replace(hyper, seed=seed + member, **bag)
         trainer = Trainer(
             model,
@@ -340,6 +355,8 @@ def _train_bundle(options: TrainOptions, world: World, device: torch.device) -> 
         if members > 1 and run_dir is not None:
             run_dir = run_dir / f"member-{member + 1}"
         fits.append(trainer.fit(train_split, valid_split, run_dir))
+        if isinstance(trainer.model, RNNClassifier):
+            trainer.model.language_model = None  # training only: not counted, not exported
         models.append(trainer.model)
     if not world.is_main:
         return None  # the weights are the same on every rank; rank 0 exports them

@@ -59,6 +59,9 @@ class Hyperparameters:
     # Lookup tables with sparse gradients and SparseAdam (`training/sparse_tables.py`); AdamW only,
     # one process (DDP keeps dense gradients).
     sparse_gradients: bool = False
+    # Recurrent classifiers with a `language_model` head: > 0 adds this weight times the loss of
+    # their states predicting the neighbouring words (`training/auxiliary_lm.py`).
+    lm_loss: float = 0.0
 
 
 @dataclass
@@ -146,8 +149,13 @@ class Trainer:
             # R-Drop reads the batch twice in one pass of a doubled batch: dropout masks are drawn
             # per element, so the halves differ as two passes would, at less cost than two passes.
             copies = 2 if self.hyper.rdrop else 1
-            logits = self.trained(self._word_dropout(input_ids.repeat(copies, 1)), lengths.repeat(copies))
-            loss = self.loss(logits, target.repeat(copies))
+            words, lengths = input_ids.repeat(copies, 1), lengths.repeat(copies)
+            if self.hyper.lm_loss:
+                logits, lm_loss = self.trained(self._word_dropout(words), lengths, words)
+                loss = self.loss(logits, target.repeat(copies)) + self.hyper.lm_loss * lm_loss
+            else:
+                logits = self.trained(self._word_dropout(words), lengths)
+                loss = self.loss(logits, target.repeat(copies))
             if self.hyper.rdrop:
                 loss = loss + self.hyper.rdrop * _symmetric_kl(logits)
             return loss, len(ids)
