@@ -82,7 +82,8 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         help="classifiers: weight of an auxiliary language-modelling loss in training: the recurrent "
         "members' forward states predict the next word and their backward states the previous one, "
         "through their own word table; dropped before export, so serving does not change; about half a "
-        "point for one BiLSTM at 2.6 times its training time (training/REPORT.md); default 0: off",
+        "point for one intent BiLSTM at 2.6 times its training time, lower on sentiment (training/REPORT.md); "
+        "default 0: off",
     )
     train.add_argument(
         "--ensemble",
