@@ -41,12 +41,11 @@ def main() -> None:
     rows, by_fraction = [], {}
     for fraction in args.fractions:
         if fraction == 1.0:
-            data, name = train_in_scope, "banking77"  # own_intents.py's model of the whole file
+            share, data, name = everything, train_in_scope, "banking77"  # own_intents.py's model of the whole file
         else:
             share, _ = carve_validation(everything, 1 - fraction, SEED)
             data = write_csv(args.work / "data" / f"train_in_scope_{fraction:g}.csv", share)
             name = f"banking77-{fraction:g}"
-        messages = len(read_dataset("csv", data))
         for seed in args.seeds:
             out = args.work / "models" / f"{name}-seed{seed}" / "1"
             if not (out / "config.json").exists():
@@ -56,7 +55,7 @@ def main() -> None:
             test = json.loads(run("evaluate", "--model", str(out), "--format", "csv", "--data", str(test_in_scope)))
             by_fraction.setdefault(fraction, []).append(test["accuracy"])
             rows.append(
-                f"| {fraction:g} | {messages:,} ({config['data']['train_examples']:,} trained on) | {seed} | "
+                f"| {fraction:g} | {len(share):,} ({config['data']['train_examples']:,} trained on) | {seed} | "
                 f"{config['metrics']['validation']['accuracy']:.3f} | {test['accuracy']:.3f} |"
             )
     lines = [

@@ -32,7 +32,7 @@ def classifier(embedding_dim: int = 8, hidden: int = 8, bidirectional: bool = Tr
     )
     model = RNNClassifier(arch, 20, 3)
     words = predicted_words(SEQUENCES, 20, limit=6)
-    model.language_model = LanguageModelHead(hidden, embedding_dim, bidirectional, words, 0.0)
+    model.language_model = LanguageModelHead(hidden, embedding_dim, bidirectional, words, 20, 0.0)
     return model.eval()
 
 
@@ -80,7 +80,7 @@ def test_the_loss_is_each_direction_predicting_its_neighbour(bidirectional: bool
 
 def test_words_outside_the_predicted_list_are_not_targets() -> None:
     model = classifier()
-    assert model.language_model._targets(torch.tensor([[5, 19, 0, 2]])).tolist()[0][1:] == [IGNORED] * 3
+    assert model.language_model.index[torch.tensor([[5, 19, 0, 2]])].tolist()[0][1:] == [IGNORED] * 3
 
 
 def test_the_trainer_adds_the_weighted_loss() -> None:

@@ -7,7 +7,9 @@ apart by a few words, and a classifier alone learns a vector only for what separ
 training examples; predicting the neighbouring words makes every word's vector and the states
 carry what the text says around it, which fine-grained intents share. The output layer is the
 member's own word table (tied, through a projection where the sizes differ), so the loss adds
-no table; the head is dropped before export, so the served graph does not change.
+no table; the head is dropped before export, so the served graph does not change. Measured in
+training/REPORT.md: one intent BiLSTM gains, the default intent ensemble and sentiment do not, so
+it is an option, off by default.
 """
 
 from __future__ import annotations
@@ -20,9 +22,9 @@ from rnnserve_bundle.config import SPECIAL_TOKENS
 
 IGNORED = -100  # cross_entropy's ignore_index
 
-# The words the loss predicts: the most frequent of the training text. The rest are not predicted
-# (their few examples teach a softmax row little), and the softmax's cost grows with this number:
-# a vocabulary of 11,000 words would make the loss most of a step's time (REPORT.md).
+# The words the loss predicts: the most frequent of the training text; the rest are not predicted.
+# The softmax's cost grows with this number: at 2,048 the loss doubles a BiLSTM member's step on
+# CPU, and 512 or 1,024 words cost nothing but validated no higher than no loss (REPORT.md).
 PREDICTED_WORDS = 2048
 
 
@@ -37,7 +39,15 @@ def predicted_words(sequences: list[list[int]], vocab_size: int, limit: int = PR
 class LanguageModelHead(nn.Module):
     """Next-word loss of the forward states and previous-word loss of the backward ones."""
 
-    def __init__(self, hidden_size: int, embedding_dim: int, bidirectional: bool, words: np.ndarray, dropout: float):
+    def __init__(
+        self,
+        hidden_size: int,
+        embedding_dim: int,
+        bidirectional: bool,
+        words: np.ndarray,
+        vocab_size: int,
+        dropout: float,
+    ) -> None:
         super().__init__()
         self.hidden_size = hidden_size
         self.bidirectional = bidirectional
@@ -47,16 +57,11 @@ class LanguageModelHead(nn.Module):
             nn.Identity() if hidden_size == embedding_dim else nn.Linear(hidden_size, embedding_dim, bias=False)
         )
         rows = torch.as_tensor(words, dtype=torch.long)
-        index = torch.full((int(rows.max()) + 1 if len(rows) else 1,), IGNORED, dtype=torch.long)
+        index = torch.full((vocab_size,), IGNORED, dtype=torch.long)  # each word's class, IGNORED: not predicted
         index[rows] = torch.arange(len(rows))
         # Not persistent: they describe the training text, not the weights kept or exported.
         self.register_buffer("rows", rows, persistent=False)
         self.register_buffer("index", index, persistent=False)
-
-    def _targets(self, input_ids: Tensor) -> Tensor:
-        """Each word's class in the predicted vocabulary, IGNORED for the others and for padding."""
-        known = input_ids < self.index.numel()
-        return torch.where(known, self.index[input_ids.clamp(max=self.index.numel() - 1)], IGNORED)
 
     def _loss(self, states: Tensor, targets: Tensor, valid: Tensor, table: Tensor) -> Tensor:
         keep = valid & (targets != IGNORED)
@@ -68,7 +73,7 @@ class LanguageModelHead(nn.Module):
     def forward(self, outputs: Tensor, lengths: Tensor, input_ids: Tensor, table: Tensor) -> Tensor:
         """Mean of the directions' losses. `outputs` [batch, seq, (2 x) hidden] is the last layer's,
         `input_ids` the words as written (before word dropout), `table` the member's word table."""
-        targets = self._targets(input_ids)
+        targets = self.index[input_ids]  # padding and special tokens are never predicted
         steps = torch.arange(outputs.size(1), device=outputs.device).unsqueeze(0)
         real = steps < lengths.unsqueeze(1)
         # The state after word t predicts word t + 1 (both real).

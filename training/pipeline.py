@@ -293,7 +293,7 @@ def _train_bundle(options: TrainOptions, world: World, device: torch.device) -> 
         bptt=settings["bptt"],
         ema_decay=settings["ema_decay"],
         rdrop=settings["rdrop"],
-        lm_loss=settings["lm_loss"] if classifier else 0.0,
+        lm_loss=settings["lm_loss"],
     )
     members = recurrent + bags
     # A bag's own schedule, except where the user set one for every member.
@@ -318,7 +318,7 @@ def _train_bundle(options: TrainOptions, world: World, device: torch.device) -> 
             model = RNNClassifier(arch, vocab_size, len(labels))
             if settings["lm_loss"]:
                 model.language_model = LanguageModelHead(
-                    arch.hidden_size, arch.embedding_dim, arch.bidirectional, lm_words, arch.dropout
+                    arch.hidden_size, arch.embedding_dim, arch.bidirectional, lm_words, vocab_size, arch.dropout
                 )
         else:
             model = RNNLanguageModel(arch, vocab_size)
