@@ -53,6 +53,11 @@ def draw(probabilities: np.ndarray, rng: np.random.Generator) -> list[int]:
     return [int(np.searchsorted(row, target, side="right")) for row, target in zip(cumulative, targets, strict=True)]
 
 
+# The smallest temperature divided by as given; smaller ones sample as this one does (greedy, but
+# for exact ties). float32 holds it, and a logit gap of 1e-8 over it is still finite.
+MIN_TEMPERATURE = 1e-30
+
+
 class Decoder:
     """One input's completions under one strategy, `max_words` words at most."""
 
@@ -94,11 +99,16 @@ class Decoder:
         """Advance on next-word logits [live, vocabulary]; returns the parent row of each new live hypothesis."""
         # float32, as the model computes: a quarter of float64's time for the exponential, half for
         # the nucleus sort; log-probabilities are summed in Python floats.
-        scaled = logits.astype(np.float32) / np.float32(self.temperature if self.strategy == "sample" else 1.0)
+        scaled = logits.astype(np.float32)
         scaled[:, self.banned] = -np.inf
         # One exponential per step: the weights give sampling probabilities, and a log-probability
         # is the shifted logit minus its row's log-normaliser.
         shifted = scaled - scaled.max(axis=-1, keepdims=True)
+        if self.strategy == "sample":
+            # Shifted first, divided second: every value is <= 0, so a tiny temperature sends the
+            # others to -inf and keeps the best at 0 (sampling tends to greedy), where dividing the
+            # raw logits overflowed to inf - inf = NaN. Below the floor float32 would round to 0.
+            shifted /= np.float32(max(self.temperature, MIN_TEMPERATURE))
         weights = np.exp(shifted)
         log_totals = np.log(weights.sum(axis=-1))
         if self.strategy == "beam":

@@ -65,6 +65,21 @@ def test_sampling_is_reproducible_with_a_seed_and_respects_bans() -> None:
     assert all(len(tokens) == 5 and min(tokens) > 2 for tokens in first)
 
 
+@pytest.mark.parametrize("temperature", [1e-300, 1e-40, 1e-6])
+def test_sampling_at_a_vanishing_temperature_is_greedy(temperature: float) -> None:
+    # Logits of a real scale: divided as they come, tiny temperatures overflowed to NaN (a 500).
+    logits = np.random.default_rng(0).normal(0, 8, size=(1, 200)).astype(np.float32)
+
+    def run(decoder: Decoder) -> list[list[int]]:
+        while not decoder.done:
+            decoder.step(np.repeat(logits, len(decoder.live), axis=0))
+        return [h.tokens for h in decoder.results()]
+
+    greedy = run(Decoder("greedy", 3, 1, eos=-1, banned=[0]))[0]
+    sampled = run(Decoder("sample", 3, 2, eos=-1, banned=[0], temperature=temperature, seed=5))
+    assert sampled == [greedy, greedy]
+
+
 def greedy_by_rereading(bundle: Path, prefix: str, words: int) -> list[str]:
     """The reference: re-read the whole text with `model.onnx` for every word (no carried state)."""
     config = BundleConfig.load(bundle)
