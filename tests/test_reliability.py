@@ -41,6 +41,9 @@ def test_api_keys(make_server, model_repository: Path, tmp_path: Path) -> None:
     # Probes and metrics stay open unless the operator asks otherwise.
     assert httpx.get(f"{server.url}/v2/health/ready").status_code == 200
     assert httpx.get(f"{server.url}/metrics").status_code == 200
+    # Model metadata needs a key, and its HEAD twin the same one.
+    assert httpx.head(f"{server.url}/v2/models/sentiment").status_code == 401
+    assert httpx.head(f"{server.url}/v2/models/sentiment", headers={"x-api-key": "k1"}).status_code == 200
 
 
 def test_metrics_and_health_can_require_keys(make_server, model_repository: Path) -> None:
@@ -51,6 +54,7 @@ def test_metrics_and_health_can_require_keys(make_server, model_repository: Path
         RNNSERVE_AUTH_HEALTH="false",
     )
     assert httpx.get(f"{server.url}/metrics").status_code == 401
+    assert httpx.head(f"{server.url}/metrics").status_code == 401
     assert httpx.get(f"{server.url}/metrics", headers={"x-api-key": "k"}).status_code == 200
 
 

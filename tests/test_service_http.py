@@ -137,6 +137,15 @@ def test_non_json_body(client: httpx.Client) -> None:
 def test_unknown_route_and_method(client: httpx.Client) -> None:
     assert client.get("/nowhere").json()["error"]["type"] == "not_found"
     assert client.get("/predict").status_code == 405
+    assert client.head("/predict").status_code == 405  # HEAD only beside a GET
+
+
+@pytest.mark.parametrize("path", ["/health", "/v2/health/live", "/v2/health/ready", "/v2/models/intent", "/metrics"])
+def test_head_answers_as_get_does_without_a_body(client: httpx.Client, path: str) -> None:
+    got, head = client.get(path), client.head(path)
+    assert head.status_code == got.status_code == 200
+    assert head.content == b"" and head.headers["content-type"] == got.headers["content-type"]
+    assert client.head("/v2/models/nowhere").status_code == 404
 
 
 def test_inference_outcomes_are_counted_by_model_on_both_protocols(client: httpx.Client) -> None:

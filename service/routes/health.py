@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 
 from service.repository import ModelRepository, Snapshot
 from service.routes import dependencies
+from service.routes.head import answer_head
 
 router = APIRouter()
 
@@ -49,3 +50,6 @@ async def live() -> dict:
 async def ready(repository: Repository) -> JSONResponse:
     ok = is_ready(repository.snapshot)
     return JSONResponse({"ready": ok}, status_code=200 if ok else 503)
+
+
+answer_head(router)

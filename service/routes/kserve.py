@@ -18,6 +18,7 @@ from service.binary_tensors import BINARY_SIZE
 from service.errors import InvalidInput, MalformedRequest
 from service.repository import ModelRepository
 from service.routes import dependencies
+from service.routes.head import answer_head
 
 router = APIRouter(prefix="/v2")
 
@@ -158,3 +159,6 @@ async def infer(
     if request.id is not None:
         body["id"] = request.id
     return _respond(body, tensors, binary)
+
+
+answer_head(router)

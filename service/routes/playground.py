@@ -8,6 +8,8 @@ from pathlib import Path
 
 from fastapi import APIRouter, HTTPException, Response
 
+from service.routes.head import answer_head
+
 FILES = Path(__file__).resolve().parent.parent / "playground"
 MEDIA_TYPES = {"index.html": "text/html", "app.js": "text/javascript", "style.css": "text/css"}
 # Only its own files, and calls to this origin only.
@@ -36,4 +38,4 @@ def router() -> APIRouter:
             raise HTTPException(status_code=404, detail="Not Found")
         return serve(name)
 
-    return routes
+    return answer_head(routes)
