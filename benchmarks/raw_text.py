@@ -7,6 +7,9 @@ contractions joined (`did n't` -> `didn't`, `it 's` -> `it's`), numbers as digit
 period. Words the corpus replaced by `<unk>` become a made-up word, which is as unknown
 to the model as the rare word a person would have typed. Each bundle is scored on both versions
 with `evaluate` (per-sentence perplexity and next-word accuracy, ONNX Runtime on the exported graph).
+Then the same sentences three at a time, as an editor's paragraph: the corpus's lines joined by the
+boundary its stream training read between them (`<eos> <bos>`), against the typed sentences joined
+by a space, so that a sentence end inside a text is measured too.
 
 Sentiment: the default bundle's own held-out sentences (the sentence-grouped SST-2 validation split,
 rebuilt exactly as training carved it) are written back the same way (contractions joined, no
@@ -27,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.report import publish  # noqa: E402
-from rnnserve_bundle.config import BundleConfig, Task  # noqa: E402
+from rnnserve_bundle.config import BOS_TOKEN, EOS_TOKEN, BundleConfig, Task  # noqa: E402
 from training.data import Example, read_dataset  # noqa: E402
 from training.evaluate import evaluate_bundle  # noqa: E402
 
@@ -35,6 +38,7 @@ PTB_VALID = ROOT.parent / "shared" / "datasets" / "ptb" / "valid.txt"
 SST_TRAIN = ROOT.parent / "shared" / "datasets" / "sst2" / "train.tsv"
 NUMBERS = ("12", "1,500", "3.5", "1990", "250", "7", "40", "2.25")
 SEED = 13
+PARAGRAPH = 3  # sentences
 
 
 def as_typed(sentence: str, rng: random.Random) -> str:
@@ -85,13 +89,35 @@ def sentiment_rows(bundles: list[Path]) -> list[str]:
     return rows
 
 
+def paragraph_rows(bundles: list[Path], tokenized: list[str], typed: list[str]) -> list[str]:
+    """Perplexity over paragraphs of consecutive sentences, tokenized and typed."""
+    starts = range(0, len(tokenized) - PARAGRAPH + 1, PARAGRAPH)
+    corpus = [Example(f" {EOS_TOKEN} {BOS_TOKEN} ".join(tokenized[i : i + PARAGRAPH]), None) for i in starts]
+    written = [Example(" ".join(typed[i : i + PARAGRAPH]), None) for i in starts]
+    rows = [
+        "",
+        f"Paragraphs: the same sentences {PARAGRAPH} at a time ({len(corpus):,} paragraphs), the corpus's joined "
+        f"by `{EOS_TOKEN} {BOS_TOKEN}`, the typed ones by a space.",
+        "",
+        "| bundle | tokenized: perplexity | typed: perplexity | typed / tokenized | tokenized: top-1 | typed: top-1 |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for bundle in bundles:
+        a, b = evaluate_bundle(bundle, corpus), evaluate_bundle(bundle, written)
+        rows.append(
+            f"| `{_name(bundle)}` | {a['perplexity']:.1f} | {b['perplexity']:.1f} | "
+            f"{b['perplexity'] / a['perplexity']:.3f} | {a['top1_accuracy']:.3f} | {b['top1_accuracy']:.3f} |"
+        )
+    return rows
+
+
 def _name(bundle: Path) -> str:
     return str(bundle.relative_to(ROOT) if bundle.is_relative_to(ROOT) else bundle)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="+", type=Path, default=[ROOT / "models" / "next-word" / "5"])
+    parser.add_argument("--models", nargs="+", type=Path, default=[ROOT / "models" / "next-word" / "6"])
     parser.add_argument("--sentiment", nargs="*", type=Path, default=[ROOT / "models" / "sentiment" / "4"])
     parser.add_argument("--write", type=Path)
     args = parser.parse_args()
@@ -117,6 +143,7 @@ def main() -> None:
             f"{b['perplexity']:.1f} | {b['perplexity'] / a['perplexity']:.3f} | {a['top1_accuracy']:.3f} | "
             f"{b['top1_accuracy']:.3f} |"
         )
+    lines += paragraph_rows(args.models, [e.text for e in tokenized], [e.text for e in typed])
     if args.sentiment:
         lines += sentiment_rows(args.sentiment)
     publish("\n".join(lines) + "\n", args.write)

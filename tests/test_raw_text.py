@@ -25,6 +25,11 @@ def test_conventions_are_found_in_the_corpus() -> None:
     ptb = detect(PTB_LIKE)
     assert ptb.number_token == "n" and ptb.percent_as_number and ptb.split_contractions and ptb.split_currency
     assert "," in ptb.strip_punctuation and ptb.strip_final_period and "mr." in ptb.abbreviations
+    assert ptb.sentence_end == "<eos> <bos>"  # the language model's stream between two lines
+    classifier = detect(PTB_LIKE, split_punctuation=True)
+    assert classifier.sentence_end == ""  # a classifier's texts hold no boundary token: removed
+    normalized = classifier.normalizer().normalize_str("Profits fell. Mr. Smith said.")
+    assert normalized.split() == ["profits", "fell", "mr.", "smith", "said"]
     sst = detect(SST_LIKE)
     assert sst.number_token is None and sst.split_contractions
     assert "," not in sst.strip_punctuation and ";" not in sst.strip_punctuation and not sst.strip_final_period
@@ -41,6 +46,22 @@ def test_typed_text_meets_the_corpus_tokens(model_repository: Path) -> None:
     ]  # fmt: skip
     corpus = tokenizer.encode("it does n't expect a profit of $ N million mr. smith said").tokens
     assert corpus == typed
+    # A sentence end inside the text is the stream's boundary, as training read it between lines;
+    # an abbreviation's period is not one, nor is the period that ends the text.
+    typed = tokenizer.encode("The bank said 5%. Mr. Smith said it expects a merger! The market said.").tokens
+    assert typed == [
+        "<bos>", "the", "bank", "said", "n", "n", "<eos>", "<bos>", "mr.", "smith", "said", "it", "expects", "a",
+        "merger", "<eos>", "<bos>", "the", "market", "said",
+    ]  # fmt: skip
+
+
+def test_sentence_ends_inside_a_text(client: httpx.Client) -> None:
+    # After a finished sentence the editor is offered the words that start one.
+    def suggest(text: str) -> list[str]:
+        return [s["token"] for s in client.post("/suggest", json={"model": "next-word", "text": text}).json()["next"]]
+
+    assert suggest("The bank said 5%. ") == suggest("")
+    assert suggest("The bank said 5%. ") != suggest("The bank said 5% ")
 
 
 def test_suggestions_mark_the_number_token_and_never_offer_special_tokens(client: httpx.Client) -> None:

@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass
 
 from tokenizers import Regex, Tokenizer, normalizers, pre_tokenizers
 
+from rnnserve_bundle.config import BOS_TOKEN, EOS_TOKEN
+
 CONTRACTIONS = ("n't", "'s", "'re", "'ve", "'ll", "'d", "'m")
 # Characters a treebank-style corpus may have dropped; each is stripped from input only when the
 # corpus never uses it.
@@ -37,6 +39,14 @@ class Conventions:
     strip_final_period: bool = False  # lines carry no sentence-final period
     # Words the corpus writes with a period ("mr.", "u.s."): theirs is never taken for a sentence end.
     abbreviations: tuple[str, ...] = ()
+    # With strip_final_period: what a sentence end inside a text ("rose. Then", "2019! It") is read
+    # as, where the corpus has one sentence per line: the language model's `<eos>`, which its stream
+    # training put between lines, or nothing (""; a classifier's texts hold no such token). None:
+    # not handled (bundles made before this rule; their "rose." was one unknown token).
+    sentence_end: str | None = None
+    # Single letters the corpus writes with a period (PTB's initials, "j. p. morgan"): theirs is
+    # no sentence end inside a text either.
+    initials: tuple[str, ...] = ()
     # Classifiers read punctuation as tokens of its own ("film," -> "film ,"), as their corpus was
     # read at training; a language model reads the corpus's whitespace tokens as they are.
     split_punctuation: bool = False
@@ -54,6 +64,9 @@ class Conventions:
             normalizers.Replace("\u201d", '"'),
             normalizers.Lowercase(),
         ]
+        if self.strip_final_period and self.sentence_end is not None:
+            # Before the number rule, which would make "2019." the initial-like "n.".
+            steps.append(normalizers.Replace(Regex(self._sentence_end_pattern()), f" {self.sentence_end} "))
         if self.number_token is not None:
             if self.percent_as_number:
                 steps.append(normalizers.Replace(Regex(r"\s*%"), f" {self.number_token}"))
@@ -67,6 +80,18 @@ class Conventions:
             keep = "|".join(r"\b" + re.escape(word[:-1]) for word in self.abbreviations)
             steps.append(normalizers.Replace(Regex(f"(?<!{keep})\\.$" if keep else r"\.$"), ""))
         return normalizers.Sequence(steps)
+
+    def _sentence_end_pattern(self) -> str:
+        """A period (or "!" / "?", where the corpus has none) that ends a sentence inside the text:
+        followed by whitespace, perhaps after a closing quote or bracket, and not the period of an
+        abbreviation or initial the corpus writes. A period that ends the text is left to the
+        final-period rule (the sentence may go on: suggestions while typing)."""
+        kept = [word[:-1] for word in (*self.abbreviations, *self.initials)]
+        keep = "|".join(r"\b" + re.escape(word) for word in kept)
+        period = f"(?<!{keep})\\." if keep else r"\."  # "no!" ends a sentence; "no." is PTB's number
+        others = "".join(ch for ch in "!?" if ch in self.strip_punctuation)
+        end = f"(?:{period}|[{re.escape(others)}])" if others else period
+        return f"{end}+(?=[\"')\\]]*\\s)"
 
     def pre_tokenizer(self) -> pre_tokenizers.PreTokenizer:
         steps: list[pre_tokenizers.PreTokenizer] = [pre_tokenizers.WhitespaceSplit()]
@@ -108,6 +133,8 @@ def detect(texts: Iterable[str], split_punctuation: bool = False) -> Conventions
         strip_final_period=lines > 0 and tokens["."] == 0 and final_periods / lines < 0.01,
         # (Initials such as "j." are left out: a sentence ends in "...n't." or "2019." far more often.)
         abbreviations=tuple(sorted(t for t in tokens if len(t) > 2 and t.endswith(".") and t[-2] != ".")),
+        sentence_end=("" if split_punctuation else f"{EOS_TOKEN} {BOS_TOKEN}"),
+        initials=tuple(sorted(t for t in tokens if len(t) == 2 and t[0].isalpha() and t[1] == ".")),
         split_punctuation=split_punctuation,
     )
 
