@@ -99,11 +99,18 @@ def paragraph_rows(bundles: list[Path], tokenized: list[str], typed: list[str]) 
         f"Paragraphs: the same sentences {PARAGRAPH} at a time ({len(corpus):,} paragraphs), the corpus's joined "
         f"by `{EOS_TOKEN} {BOS_TOKEN}`, the typed ones by a space.",
         "",
+    ]
+    return rows + perplexity_table(bundles, corpus, written)
+
+
+def perplexity_table(bundles: list[Path], tokenized: list[Example], typed: list[Example]) -> list[str]:
+    """Each next-word bundle's perplexity and top-1 on the tokenized texts and on the typed ones."""
+    rows = [
         "| bundle | tokenized: perplexity | typed: perplexity | typed / tokenized | tokenized: top-1 | typed: top-1 |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for bundle in bundles:
-        a, b = evaluate_bundle(bundle, corpus), evaluate_bundle(bundle, written)
+        a, b = evaluate_bundle(bundle, tokenized), evaluate_bundle(bundle, typed)
         rows.append(
             f"| `{_name(bundle)}` | {a['perplexity']:.1f} | {b['perplexity']:.1f} | "
             f"{b['perplexity'] / a['perplexity']:.3f} | {a['top1_accuracy']:.3f} | {b['top1_accuracy']:.3f} |"
@@ -133,16 +140,8 @@ def main() -> None:
         "",
         f"Example: `{tokenized[5].text.strip()}` typed as `{typed[5].text}`.",
         "",
-        "| bundle | tokenized: perplexity | typed: perplexity | typed / tokenized | tokenized: top-1 | typed: top-1 |",
-        "| --- | --- | --- | --- | --- | --- |",
+        *perplexity_table(args.models, tokenized, typed),
     ]
-    for bundle in args.models:
-        a, b = evaluate_bundle(bundle, tokenized), evaluate_bundle(bundle, typed)
-        lines.append(
-            f"| `{_name(bundle)}` | {a['perplexity']:.1f} | "
-            f"{b['perplexity']:.1f} | {b['perplexity'] / a['perplexity']:.3f} | {a['top1_accuracy']:.3f} | "
-            f"{b['top1_accuracy']:.3f} |"
-        )
     lines += paragraph_rows(args.models, [e.text for e in tokenized], [e.text for e in typed])
     if args.sentiment:
         lines += sentiment_rows(args.sentiment)
