@@ -11,7 +11,7 @@ from tokenizers import Tokenizer
 
 from rnnserve_bundle.config import SPECIAL_TOKENS, BundleConfig
 from tests.conftest import run_cli
-from training.text_conventions import detect
+from training.text_conventions import Conventions, detect
 
 PTB_LIKE = [
     "the company said it does n't expect a loss of $ N million",
@@ -33,6 +33,21 @@ def test_conventions_are_found_in_the_corpus() -> None:
     sst = detect(SST_LIKE)
     assert sst.number_token is None and sst.split_contractions
     assert "," not in sst.strip_punctuation and ";" not in sst.strip_punctuation and not sst.strip_final_period
+
+
+def test_an_abbreviation_keeps_its_period_but_not_an_exclamation() -> None:
+    conventions = Conventions(
+        strip_punctuation="!?,",
+        strip_final_period=True,
+        abbreviations=("mr.", "no."),
+        initials=("j.",),
+        sentence_end="<eos> <bos>",
+    )
+    normalized = conventions.normalizer().normalize_str('Mr. J. Smith said no! No. 5 rose. "Fine." Ok? Yes.')
+    assert normalized.split() == [
+        "mr.", "j.", "smith", "said", "no", "<eos>", "<bos>", "no.", "5", "rose", "<eos>", "<bos>", '"fine',
+        "<eos>", "<bos>", '"', "ok", "<eos>", "<bos>", "yes",
+    ]  # fmt: skip
 
 
 def test_typed_text_meets_the_corpus_tokens(model_repository: Path) -> None:
