@@ -77,8 +77,7 @@ class Conventions:
             # A period that ends the text. (Not `[.\s]+$`: the tokenizer normalizes the pieces
             # between special tokens one by one, and a piece "mr. " before `<unk>` must keep its
             # period.)
-            keep = "|".join(r"\b" + re.escape(word[:-1]) for word in self.abbreviations)
-            steps.append(normalizers.Replace(Regex(f"(?<!{keep})\\.$" if keep else r"\.$"), ""))
+            steps.append(normalizers.Replace(Regex(_period_not_after(self.abbreviations) + "$"), ""))
         return normalizers.Sequence(steps)
 
     def _sentence_end_pattern(self) -> str:
@@ -86,9 +85,7 @@ class Conventions:
         followed by whitespace, perhaps after a closing quote or bracket, and not the period of an
         abbreviation or initial the corpus writes. A period that ends the text is left to the
         final-period rule (the sentence may go on: suggestions while typing)."""
-        kept = [word[:-1] for word in (*self.abbreviations, *self.initials)]
-        keep = "|".join(r"\b" + re.escape(word) for word in kept)
-        period = f"(?<!{keep})\\." if keep else r"\."  # "no!" ends a sentence; "no." is PTB's number
+        period = _period_not_after((*self.abbreviations, *self.initials))  # "no!" ends one; "no." is PTB's number
         others = "".join(ch for ch in "!?" if ch in self.strip_punctuation)
         end = f"(?:{period}|[{re.escape(others)}])" if others else period
         return f"{end}+(?=[\"')\\]]*\\s)"
@@ -103,6 +100,12 @@ class Conventions:
         if self.split_punctuation:
             steps.append(pre_tokenizers.Whitespace())
         return pre_tokenizers.Sequence(steps)
+
+
+def _period_not_after(words: tuple[str, ...]) -> str:
+    """A pattern for a period that is not the one these words (each ending in its period) end with."""
+    keep = "|".join(r"\b" + re.escape(word[:-1]) for word in words)
+    return f"(?<!{keep})\\." if keep else r"\."
 
 
 def detect(texts: Iterable[str], split_punctuation: bool = False) -> Conventions:
@@ -131,7 +134,8 @@ def detect(texts: Iterable[str], split_punctuation: bool = False) -> Conventions
         split_currency=tokens["$"] / total >= 0.0005 and not any(t.startswith("$") and t != "$" for t in tokens),
         strip_punctuation="".join(ch for ch in SENTENCE_PUNCTUATION if ch not in characters),
         strip_final_period=lines > 0 and tokens["."] == 0 and final_periods / lines < 0.01,
-        # (Initials such as "j." are left out: a sentence ends in "...n't." or "2019." far more often.)
+        # (Initials such as "j." are left out here: a text ends in "...n't." or "2019." far more often.
+        # Inside a text a sentence end is followed by more, and theirs are kept: `initials`.)
         abbreviations=tuple(sorted(t for t in tokens if len(t) > 2 and t.endswith(".") and t[-2] != ".")),
         sentence_end=("" if split_punctuation else f"{EOS_TOKEN} {BOS_TOKEN}"),
         initials=tuple(sorted(t for t in tokens if len(t) == 2 and t[0].isalpha() and t[1] == ".")),
