@@ -22,6 +22,7 @@ from service.openapi import install_openapi
 from service.query import QueryRules
 from service.reload_broadcast import ReloadBroadcast
 from service.repository import ModelRepository
+from service.request_encoding import RequestDecompressionMiddleware
 from service.routes import health, kserve, metrics, playground, predict, reload, suggest
 from service.schemas import V2_ERROR_RESPONSES
 from service.security import require_api_key, require_api_key_for_health, require_api_key_for_metrics
@@ -95,7 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics.router, dependencies=[Depends(require_api_key_for_metrics)])
     if settings.playground:  # the page itself is public; its calls carry the key the user enters
         app.include_router(playground.router())
-    # Added last runs first: observability → body limit → CORS → routes.
+    # Added last runs first: observability → body limit → decompression → CORS → routes.
     origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
     if origins:
         app.add_middleware(
@@ -104,6 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_methods=["GET", "POST"],
             allow_headers=["content-type", "authorization", "x-api-key", "x-request-id"],
         )
+    app.add_middleware(RequestDecompressionMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(ObservabilityMiddleware, metrics=app_metrics, access_log=access_log)
     return app

@@ -99,9 +99,9 @@ def grpc_code(error: ServiceError) -> grpc.StatusCode:
     return GRPC_CODES.get(error.status_code, grpc.StatusCode.INTERNAL)
 
 
-def error_body(request: Request, error_type: str, message: str) -> dict:
+def error_body(path: str, error_type: str, message: str) -> dict:
     """`{"error": {"type", "message"}}`; KServe v2 routes use that protocol's `{"error": message}`."""
-    if request.url.path.startswith("/v2"):
+    if path.startswith("/v2"):
         return {"error": message}
     return {"error": {"type": error_type, "message": message}}
 
@@ -138,23 +138,36 @@ def log_server_fault(error: ServiceError) -> None:
 
 async def _service_error(request: Request, error: ServiceError) -> JSONResponse:
     log_server_fault(error)
-    return JSONResponse(error_body(request, error.error_type, error.message), error.status_code, error.headers)
+    return JSONResponse(error_body(request.url.path, error.error_type, error.message), error.status_code, error.headers)
 
 
 async def _validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
     error_type, message = _describe(list(error.errors()))
     status = 400 if error_type == "invalid_json" else 422
-    return JSONResponse(error_body(request, error_type, message), status)
+    return JSONResponse(error_body(request.url.path, error_type, message), status)
+
+
+def _unreadable_body(cause: BaseException | None) -> str | None:
+    """What FastAPI's "There was an error parsing the body" stands for, where JSON's own error
+    (a 400 `invalid_json` above) does not say: the cause it raised it from."""
+    if isinstance(cause, UnicodeDecodeError):
+        # json.loads reads a BOM or NUL pattern as UTF-16 or -32: the encoding names the attempt.
+        return f"request body is not valid JSON: its bytes are not UTF-8 text ({cause.encoding}: {cause.reason})"
+    if isinstance(cause, RecursionError):
+        return "request body is not valid JSON here: it nests arrays or objects too deeply"
+    return None
 
 
 async def _http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+    if error.status_code == 400 and (message := _unreadable_body(error.__cause__)) is not None:
+        return JSONResponse(error_body(request.url.path, "invalid_json", message), 400)
     error_type = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
-    return JSONResponse(error_body(request, error_type, str(error.detail)), error.status_code, error.headers)
+    return JSONResponse(error_body(request.url.path, error_type, str(error.detail)), error.status_code, error.headers)
 
 
 async def _unexpected(request: Request, error: Exception) -> JSONResponse:
     log.exception("unhandled error")
-    return JSONResponse(error_body(request, "internal_error", "internal server error"), 500)
+    return JSONResponse(error_body(request.url.path, "internal_error", "internal server error"), 500)
 
 
 def install_error_handlers(app: FastAPI) -> None:

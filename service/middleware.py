@@ -8,6 +8,7 @@ import time
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.access_log import AccessLog
+from service.errors import error_body
 from service.logs import request_id, request_id_from
 from service.metrics import Metrics
 
@@ -58,6 +59,14 @@ class ObservabilityMiddleware:
             request_id.reset(token)
 
 
+async def send_error(scope: Scope, send: Send, status: int, error_type: str, message: str) -> None:
+    """An error answer from middleware, in the shape the routes' errors have."""
+    payload = json.dumps(error_body(scope["path"], error_type, message)).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
+
+
 class BodyLimitMiddleware:
     """Answers 413 for bodies over the limit, by Content-Length or by what actually arrives."""
 
@@ -66,21 +75,7 @@ class BodyLimitMiddleware:
         self.max_bytes = max_bytes
 
     async def _reject(self, scope: Scope, send: Send) -> None:
-        message = f"request body exceeds {self.max_bytes} bytes"
-        is_v2 = scope["path"].startswith("/v2")
-        body = {"error": message} if is_v2 else {"error": {"type": "payload_too_large", "message": message}}
-        payload = json.dumps(body).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(payload)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": payload})
+        await send_error(scope, send, 413, "payload_too_large", f"request body exceeds {self.max_bytes} bytes")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

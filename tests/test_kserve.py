@@ -97,6 +97,26 @@ def test_both_protocols_give_the_same_answers(server: Server) -> None:
     np.testing.assert_array_equal(rest.as_numpy("probabilities"), grpc.as_numpy("probabilities"))
 
 
+@pytest.mark.parametrize("algorithm", ["gzip", "deflate"])
+def test_compressed_requests_answer_as_plain_ones(server: Server, algorithm: str) -> None:
+    """tritonclient's request compression (Content-Encoding over REST, grpc's own over gRPC)."""
+    texts = ["play some jazz", "will it rain in tokyo", "naïve café ☕"]
+    plain = Triton(triton, server).client.infer("intent", [Triton(triton, server).texts(texts)])
+    for module in (triton, triton_grpc):
+        each = Triton(module, server)
+        options = (
+            {"compression_algorithm": algorithm}
+            if each.is_grpc
+            else {
+                "request_compression_algorithm": algorithm,
+                "response_compression_algorithm": algorithm,
+            }
+        )
+        result = each.client.infer("intent", [each.texts(texts)], **options)
+        assert labels(result.as_numpy("label")) == labels(plain.as_numpy("label"))
+        np.testing.assert_array_equal(result.as_numpy("probabilities"), plain.as_numpy("probabilities"))
+
+
 def test_next_word_infer_with_version_top_k_and_one_output(client: Triton) -> None:
     result = client.client.infer(
         "next-word",

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import shutil
 import signal
 import threading
 import time
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -84,6 +86,38 @@ def test_limits(make_server, model_repository: Path) -> None:
     assert tokens.status_code == 422 and "tokens exceed the limit of 12" in tokens.json()["error"]["message"]
     chars = post(server, {"model": "sentiment", "inputs": ["x" * 501]})
     assert chars.status_code == 422 and "characters" in chars.json()["error"]["message"]
+    assert post(server, SENTIMENT).status_code == 200
+
+
+def test_compressed_bodies(make_server, model_repository: Path) -> None:
+    """gzip and deflate bodies are inflated; the limit holds for what they inflate to as well as
+    for the bytes sent; other codings and broken streams get a 4xx that says so."""
+    server = make_server(model_repository, RNNSERVE_MAX_BODY_BYTES="4096")
+    body = json.dumps(SENTIMENT).encode()
+    plain = post(server, SENTIMENT).json()
+
+    def send(data: bytes, coding: str, path: str = "/predict") -> httpx.Response:
+        headers = {"content-type": "application/json", "content-encoding": coding}
+        return httpx.post(f"{server.url}{path}", content=data, headers=headers, timeout=30)
+
+    assert send(gzip.compress(body), "gzip").json() == plain
+    assert send(zlib.compress(body), "deflate").json() == plain
+    assert send(body, "identity").json() == plain
+    bomb = gzip.compress(b" " * 1_000_000)  # 1 MB of spaces in about 1 KB
+    assert len(bomb) < 4096
+    refused = send(bomb, "gzip")
+    assert refused.status_code == 413 and "once decompressed" in refused.json()["error"]["message"]
+    v2 = send(bomb, "gzip", "/v2/models/sentiment/infer")
+    assert v2.status_code == 413 and "once decompressed" in v2.json()["error"]
+    for data, coding, status, fragment in [
+        (body, "gzip", 400, "not valid gzip data"),
+        (gzip.compress(body)[:-9], "gzip", 400, "truncated"),
+        (gzip.compress(body) + b"more", "gzip", 400, "after its end"),
+        (body, "br", 415, "'br' is not supported"),
+        (gzip.compress(body), "gzip, gzip", 415, "not supported"),
+    ]:
+        answer = send(data, coding)
+        assert answer.status_code == status and fragment in answer.json()["error"]["message"], (coding, answer.text)
     assert post(server, SENTIMENT).status_code == 200
 
 

@@ -131,7 +131,10 @@ def test_non_json_body(client: httpx.Client) -> None:
     response = client.post("/predict", content=b"plain words", headers={"content-type": "text/plain"})
     assert response.status_code == 400 and "JSON object" in response.json()["error"]["message"]
     response = client.post("/predict", content=b"\xff\xfe\x00", headers={"content-type": "application/json"})
-    assert response.status_code == 400
+    assert response.status_code == 400 and "not UTF-8 text" in response.json()["error"]["message"]
+    deep = b"[" * 100_000 + b"]" * 100_000
+    response = client.post("/predict", content=deep, headers={"content-type": "application/json"})
+    assert response.status_code == 400 and "nests" in response.json()["error"]["message"]
 
 
 def test_unknown_route_and_method(client: httpx.Client) -> None:
