@@ -2,7 +2,9 @@
 
 1. ONNX Runtime alone: ms per sequence at batch 1 and 64 (`bench_models.latency_ms`), the size of
    `model.onnx` and the resident memory a session adds once it has run (`session_memory_mb`);
-2. the service serving both as versions 1 and 2 of one model, loaded with wrk in alternating runs
+2. the tokenizer alone, as the service builds it (`TextEncoder`): microseconds to encode one text and
+   32 texts (the load's texts), medians of 7 alternating rounds;
+3. the service serving both as versions 1 and 2 of one model, loaded with wrk in alternating runs
    (1, 2, 1, 2, ...): one text per request with 1 and 64 connections, 32 texts with 64.
 
 Only ratios between adjacent runs mean anything on a shared machine.
@@ -26,7 +28,8 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.bench_models import latency_ms, session_memory_mb  # noqa: E402
 from benchmarks.bench_service import Service, body, wrk  # noqa: E402
 from benchmarks.report import publish  # noqa: E402
-from rnnserve_bundle.config import MODEL_FILE  # noqa: E402
+from rnnserve_bundle.config import MODEL_FILE, TOKENIZER_FILE, BundleConfig  # noqa: E402
+from rnnserve_bundle.encoder import TextEncoder  # noqa: E402
 
 LOADS = [("1 text, 1 connection", 1, 1), ("1 text, 64 connections", 1, 64), ("32 texts, 64 connections", 32, 64)]
 
@@ -36,6 +39,21 @@ def latency(results: list[dict]) -> str:
     p50 = statistics.median(r["p50_ms"] for r in results)
     p99 = statistics.median(r["p99_ms"] for r in results)
     return f"{p50:.2f} / {p99:.2f}"
+
+
+def encode_us(bundle: Path, count: int, repeats: int = 300) -> float:
+    """Microseconds per call encoding `count` of the load's texts, with the service's encoder."""
+    config = BundleConfig.load(bundle)
+    encoder = TextEncoder.from_file(
+        bundle / TOKENIZER_FILE, config.max_sequence_length, keep_tail=not config.task.is_classifier
+    )
+    texts = body(count)["inputs"]
+    for _ in range(repeats // 10):  # warm-up: the first calls also start the tokenizer's thread pool
+        encoder.encode(texts)
+    started = time.perf_counter()
+    for _ in range(repeats):
+        encoder.encode(texts)
+    return (time.perf_counter() - started) / repeats * 1e6
 
 
 def main() -> None:
@@ -50,6 +68,16 @@ def main() -> None:
         f"| {bundle} | {latency_ms(bundle, 1):.3f} | {latency_ms(bundle, 64):.3f} |"
         for _ in range(args.rounds)
         for bundle in args.bundles
+    ]
+    # Short and noisy: medians of 7 alternating rounds (old, new, old, new, ...).
+    encodes = {(bundle, n): [] for bundle in args.bundles for n in (1, 32)}
+    for _ in range(7):
+        for bundle in args.bundles:
+            for n in (1, 32):
+                encodes[bundle, n].append(encode_us(bundle, n))
+    encode_rows = [
+        f"| {b} | {statistics.median(encodes[b, 1]):.1f} | {statistics.median(encodes[b, 32]):.0f} |"
+        for b in args.bundles
     ]
     memory_rows = [
         f"| {bundle} | {(bundle / MODEL_FILE).stat().st_size / 1e6:.1f} | {session_memory_mb(bundle):.1f} |"
@@ -80,6 +108,10 @@ def main() -> None:
         "| bundle | ms per sequence, batch 1 | ms per sequence, batch 64 |",
         "| --- | --- | --- |",
         *model_rows,
+        "",
+        "| bundle | tokenizer: us to encode 1 text (median of 7) | tokenizer: us to encode 32 texts (median of 7) |",
+        "| --- | --- | --- |",
+        *encode_rows,
         "",
         "| bundle | model.onnx MB | resident MB a session adds after one batch of 64 |",
         "| --- | --- | --- |",

@@ -11,9 +11,13 @@ Then the same sentences three at a time, as an editor's paragraph: the corpus's 
 boundary its stream training read between them (`<eos> <bos>`), against the typed sentences joined
 by a space, so that a sentence end inside a text is measured too.
 
+Then the typed sentences that hold an apostrophe (a contraction or a possessive) with it left
+out, as people type in a hurry (`didnt`, `Im`, `its`).
+
 Sentiment: the default bundle's own held-out sentences (the sentence-grouped SST-2 validation split,
 rebuilt exactly as training carved it) are written back the same way (contractions joined, no
-space before punctuation, quotes as typed, first letter capitalised) and scored for accuracy.
+space before punctuation, quotes as typed, first letter capitalised) and scored for accuracy, and
+the typed ones again without apostrophes.
 
     python benchmarks/raw_text.py [--models BUNDLE ...] [--sentiment BUNDLE ...] [--write training/REPORT.md]
 """
@@ -66,6 +70,11 @@ def sst_as_typed(sentence: str) -> str:
     return text[:1].upper() + text[1:]
 
 
+def without_apostrophes(text: str) -> str:
+    """Typed as many people type in a hurry: `didn't`, `I'm`, `it's` as `didnt`, `Im`, `its`."""
+    return re.sub(r"(?<=\w)'(?=(?:t|s|re|ve|ll|d|m)\b)", "", text)
+
+
 def sentiment_rows(bundles: list[Path]) -> list[str]:
     from training.pipeline import TrainOptions, load_splits
 
@@ -75,17 +84,19 @@ def sentiment_rows(bundles: list[Path]) -> list[str]:
     if len(validation) != config.metrics["validation"]["examples"]:
         raise RuntimeError("the rebuilt validation split differs from the one in config.json")
     typed = [Example(sst_as_typed(e.text), e.label) for e in validation]
+    bare = [Example(without_apostrophes(e.text), e.label) for e in typed]
     rows = [
         "",
         f"Sentiment: the {len(validation)} held-out sentences of the default bundle's validation split, as "
-        f"tokenized and as typed (example: `{validation[3].text}` typed as `{typed[3].text}`).",
+        f"tokenized, as typed (example: `{validation[3].text}` typed as `{typed[3].text}`) and as typed "
+        f"without apostrophes ({sum(a.text != b.text for a, b in zip(typed, bare, strict=True))} sentences change).",
         "",
-        "| bundle | tokenized: accuracy | typed: accuracy |",
-        "| --- | --- | --- |",
+        "| bundle | tokenized: accuracy | typed: accuracy | typed without apostrophes: accuracy |",
+        "| --- | --- | --- | --- |",
     ]
     for bundle in bundles:
-        a, b = evaluate_bundle(bundle, validation), evaluate_bundle(bundle, typed)
-        rows.append(f"| `{_name(bundle)}` | {a['accuracy']:.3f} | {b['accuracy']:.3f} |")
+        a, b, c = (evaluate_bundle(bundle, split)["accuracy"] for split in (validation, typed, bare))
+        rows.append(f"| `{_name(bundle)}` | {a:.3f} | {b:.3f} | {c:.3f} |")
     return rows
 
 
@@ -103,10 +114,14 @@ def paragraph_rows(bundles: list[Path], tokenized: list[str], typed: list[str]) 
     return rows + perplexity_table(bundles, corpus, written)
 
 
-def perplexity_table(bundles: list[Path], tokenized: list[Example], typed: list[Example]) -> list[str]:
-    """Each next-word bundle's perplexity and top-1 on the tokenized texts and on the typed ones."""
+def perplexity_table(
+    bundles: list[Path], tokenized: list[Example], typed: list[Example], names: tuple[str, str] = ("tokenized", "typed")
+) -> list[str]:
+    """Each next-word bundle's perplexity and top-1 on two versions of the same texts (by default
+    the tokenized and the typed)."""
+    x, y = names
     rows = [
-        "| bundle | tokenized: perplexity | typed: perplexity | typed / tokenized | tokenized: top-1 | typed: top-1 |",
+        f"| bundle | {x}: perplexity | {y}: perplexity | {y} / {x} | {x}: top-1 | {y}: top-1 |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for bundle in bundles:
@@ -124,8 +139,8 @@ def _name(bundle: Path) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="+", type=Path, default=[ROOT / "models" / "next-word" / "6"])
-    parser.add_argument("--sentiment", nargs="*", type=Path, default=[ROOT / "models" / "sentiment" / "4"])
+    parser.add_argument("--models", nargs="+", type=Path, default=[ROOT / "models" / "next-word" / "7"])
+    parser.add_argument("--sentiment", nargs="*", type=Path, default=[ROOT / "models" / "sentiment" / "5"])
     parser.add_argument("--write", type=Path)
     args = parser.parse_args()
     tokenized = [e for e in read_dataset("text", PTB_VALID) if e.text.strip()]
@@ -143,6 +158,17 @@ def main() -> None:
         *perplexity_table(args.models, tokenized, typed),
     ]
     lines += paragraph_rows(args.models, [e.text for e in tokenized], [e.text for e in typed])
+    bare = [Example(without_apostrophes(e.text), None) for e in typed]
+    changed = [i for i, (a, b) in enumerate(zip(typed, bare, strict=True)) if a.text != b.text]
+    lines += [
+        "",
+        f"Apostrophes left out: the {len(changed):,} typed sentences that hold one (`didn't` typed `didnt`), "
+        f"as typed and without them (example: `{bare[changed[0]].text}`).",
+        "",
+        *perplexity_table(
+            args.models, [typed[i] for i in changed], [bare[i] for i in changed], ("typed", "without apostrophes")
+        ),
+    ]
     if args.sentiment:
         lines += sentiment_rows(args.sentiment)
     publish("\n".join(lines) + "\n", args.write)

@@ -50,6 +50,24 @@ def test_an_abbreviation_keeps_its_period_but_not_an_exclamation() -> None:
     ]  # fmt: skip
 
 
+def test_contractions_typed_without_an_apostrophe() -> None:
+    # Where the corpus splits contractions and never has the joined form as a word.
+    corpus = [*PTB_LIKE, "we 're sure it 's cant not i 'm"]
+    conventions = detect(corpus)
+    assert "dont" in conventions.apostrophe_less and "im" in conventions.apostrophe_less
+    assert "cant" not in conventions.apostrophe_less  # a word of this corpus: read as itself
+    normalized = conventions.normalizer().normalize_str("Im sure they dont. Whats more, its cant; isnt it")
+    assert normalized.split() == [
+        "i'm", "sure", "they", "don't", "<eos>", "<bos>", "what's", "more", "its", "cant", "isn't", "it",
+    ]  # fmt: skip
+    # Words of their own ("its", "well", "were", "ill") and longer words are never rewritten.
+    assert (
+        conventions.normalizer().normalize_str("its well were ill condont donts") == "its well were ill condont donts"
+    )
+    # A raw typed corpus (SNIPS-like) shows no treebank contractions: typed text is read as written.
+    assert detect(["i dont want jazz", "play im not okay by dolly"] * 50).apostrophe_less == ()
+
+
 def test_typed_text_meets_the_corpus_tokens(model_repository: Path) -> None:
     bundle = model_repository / "next-word" / "1"
     config = BundleConfig.load(bundle)
@@ -61,6 +79,7 @@ def test_typed_text_meets_the_corpus_tokens(model_repository: Path) -> None:
     ]  # fmt: skip
     corpus = tokenizer.encode("it does n't expect a profit of $ N million mr. smith said").tokens
     assert corpus == typed
+    assert tokenizer.encode("It doesnt expect a profit of $1,500.25 million, Mr. Smith said.").tokens == typed
     # A sentence end inside the text is the stream's boundary, as training read it between lines;
     # an abbreviation's period is not one, nor is the period that ends the text.
     typed = tokenizer.encode("The bank said 5%. Mr. Smith said it expects a merger! The market said.").tokens

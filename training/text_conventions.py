@@ -22,6 +22,21 @@ from tokenizers import Regex, Tokenizer, normalizers, pre_tokenizers
 from rnnserve_bundle.config import BOS_TOKEN, EOS_TOKEN
 
 CONTRACTIONS = ("n't", "'s", "'re", "'ve", "'ll", "'d", "'m")
+# Contractions as typed without their apostrophe ("dont", "im"): each contraction with the words
+# it joins onto, where the joined form is no English word of its own (left out: "its", "lets",
+# "were", "well", "ill", "id"; "cant" and "wont" are words too, rarely typed as such). Only the
+# most typed: each group below is a step of the tokenizer's normalizer, which every text pays
+# whether or not it holds the form (measured in BENCHMARKS.md), so "youre", "theyll" or "hes" stay
+# unknown words.
+APOSTROPHE_LESS: dict[str, tuple[str, ...]] = {
+    "n't": (
+        "do", "does", "did", "is", "are", "was", "were", "has", "have", "had",
+        "would", "could", "should", "must", "need", "might", "ca", "wo", "ai",
+    ),
+    "'m": ("i",),
+    "'ve": ("i",),
+    "'s": ("that", "what"),
+}  # fmt: skip
 # Characters a treebank-style corpus may have dropped; each is stripped from input only when the
 # corpus never uses it.
 SENTENCE_PUNCTUATION = ',;:!?"()[]{}\u2013\u2014'
@@ -34,6 +49,9 @@ class Conventions:
     number_token: str | None = None  # numbers are written as this token (PTB: N, lower-cased n)
     percent_as_number: bool = False  # "5%" was written "N N"
     split_contractions: bool = False  # "didn't" -> "did n't", "it's" -> "it 's"
+    # With split_contractions: the forms typed without an apostrophe that are read as their
+    # contraction ("dont" as "don't"): those of APOSTROPHE_LESS the corpus never has as a word.
+    apostrophe_less: tuple[str, ...] = ()
     split_currency: bool = False  # "$50" -> "$ N"
     strip_punctuation: str = ""  # characters the corpus never has, removed from input
     strip_final_period: bool = False  # lines carry no sentence-final period
@@ -64,6 +82,8 @@ class Conventions:
             normalizers.Replace("\u201d", '"'),
             normalizers.Lowercase(),
         ]
+        for written, typed in self._apostrophe_less_steps():
+            steps.append(normalizers.Replace(Regex(typed), written))
         if self.strip_final_period and self.sentence_end is not None:
             # Before the number rule, which would make "2019." the initial-like "n.".
             steps.append(normalizers.Replace(Regex(self._sentence_end_pattern()), f" {self.sentence_end} "))
@@ -79,6 +99,30 @@ class Conventions:
             # period.)
             steps.append(normalizers.Replace(Regex(_period_not_after(self.abbreviations) + "$"), ""))
         return normalizers.Sequence(steps)
+
+    def _apostrophe_less_steps(self) -> list[tuple[str, str]]:
+        """(what is written, the pattern of what is typed) for the forms of `apostrophe_less`, one
+        per ending: "nt" becomes "n't" at the end of "dont", "didnt", ...; "im" becomes "i'm".
+        The pattern starts with the ending, a literal that the regex engine looks for before it
+        tries the words of the lookbehind; starting with the lookbehind, or one step for every
+        form as an empty match, cost twice as much (BENCHMARKS.md)."""
+        groups: dict[tuple[str, str], list[str]] = {}
+        for contraction, stems in APOSTROPHE_LESS.items():
+            bare = contraction.replace("'", "")
+            for stem in stems:
+                if stem + bare in self.apostrophe_less:
+                    # An apostrophe inside the contraction ("n't"): the ending is the contraction;
+                    # before it ("'m"): the stem's last letter and the contraction.
+                    key = (
+                        (contraction, bare)
+                        if not contraction.startswith("'")
+                        else (stem[-1] + contraction, stem[-1] + bare)
+                    )
+                    groups.setdefault(key, []).append(stem + bare)
+        return [
+            (written, rf"{ending}\b(?<=" + "|".join(rf"\b{form}" for form in forms) + ")")
+            for (written, ending), forms in groups.items()
+        ]
 
     def _sentence_end_pattern(self) -> str:
         """A period (or "!" / "?", where the corpus has none) that ends a sentence inside the text:
@@ -108,6 +152,10 @@ def _period_not_after(words: tuple[str, ...]) -> str:
     return f"(?<!{keep})\\." if keep else r"\."
 
 
+def _apostrophe_less_forms() -> list[str]:
+    return [stem + c.replace("'", "") for c, stems in APOSTROPHE_LESS.items() for stem in stems]
+
+
 def detect(texts: Iterable[str], split_punctuation: bool = False) -> Conventions:
     """The conventions a corpus shows (whitespace-separated tokens, one text per line). Raw typed
     corpora (SNIPS) show none of the treebank ones, and their tokenizer reads text as before."""
@@ -127,10 +175,14 @@ def detect(texts: Iterable[str], split_punctuation: bool = False) -> Conventions
     number_token = placeholder.lower() if placeholder is not None and numbers < 0.01 * tokens[placeholder] else None
     characters = set("".join(tokens))
     standalone = sum(tokens[c] for c in CONTRACTIONS)
+    split_contractions = standalone / total >= 0.001
     return Conventions(
         number_token=number_token,
         percent_as_number=number_token is not None and "%" not in characters,
-        split_contractions=standalone / total >= 0.001,
+        split_contractions=split_contractions,
+        apostrophe_less=tuple(
+            sorted(form for form in _apostrophe_less_forms() if split_contractions and not tokens[form])
+        ),
         split_currency=tokens["$"] / total >= 0.0005 and not any(t.startswith("$") and t != "$" for t in tokens),
         strip_punctuation="".join(ch for ch in SENTENCE_PUNCTUATION if ch not in characters),
         strip_final_period=lines > 0 and tokens["."] == 0 and final_periods / lines < 0.01,
