@@ -104,8 +104,9 @@ class Conventions:
         """(what is written, the pattern of what is typed) for the forms of `apostrophe_less`, one
         per ending: "nt" becomes "n't" at the end of "dont", "didnt", ...; "im" becomes "i'm".
         The pattern starts with the ending, a literal that the regex engine looks for before it
-        tries the words of the lookbehind; starting with the lookbehind, or one step for every
-        form as an empty match, cost twice as much (BENCHMARKS.md)."""
+        tries the words of the lookbehind. Patterns that start with the lookbehind, or all the
+        forms in one step as an empty match, are tried at every character: that version, with 46
+        forms, cost about twice as much tokenizer time (BENCHMARKS.md)."""
         groups: dict[tuple[str, str], list[str]] = {}
         for contraction, stems in APOSTROPHE_LESS.items():
             bare = contraction.replace("'", "")
