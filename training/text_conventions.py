@@ -106,7 +106,7 @@ class Conventions:
         The pattern starts with the ending, a literal that the regex engine looks for before it
         tries the words of the lookbehind. Patterns that start with the lookbehind, or all the
         forms in one step as an empty match, are tried at every character: that version, with 46
-        forms, cost about twice as much tokenizer time (BENCHMARKS.md)."""
+        forms, cost 12% more tokenizer time where these four steps cost 9% (BENCHMARKS.md)."""
         groups: dict[tuple[str, str], list[str]] = {}
         for contraction, stems in APOSTROPHE_LESS.items():
             bare = contraction.replace("'", "")
