@@ -181,11 +181,12 @@ class ErrorResponse(BaseModel):
 ERROR_RESPONSES: dict[int | str, dict] = {
     status: {"model": ErrorResponse, "description": description}
     for status, description in {
-        400: "the body is not a JSON object",
+        400: "the body is not a JSON object (or not a whole gzip or deflate stream)",
         401: "a valid API key is required",
         404: "unknown model or version",
         409: "the continuation `state` belongs to another model version: resend the whole text",
-        413: "the body is too large",
+        413: "the body is too large (as sent, or once decompressed)",
+        415: "the body's Content-Encoding is not gzip, deflate or identity",
         422: "invalid fields or limits exceeded",
         500: "inference failed for the batch holding this request",
         503: "the model's queue is full (see Retry-After)",
@@ -202,5 +203,5 @@ class ProtocolError(BaseModel):
 
 V2_ERROR_RESPONSES: dict[int | str, dict] = {
     status: {"model": ProtocolError, "description": ERROR_RESPONSES[status]["description"]}
-    for status in (400, 401, 404, 413, 422, 500, 503, 504)
+    for status in (400, 401, 404, 413, 415, 422, 500, 503, 504)
 }
