@@ -44,6 +44,28 @@ def inflate(data: bytes, coding: bytes, max_bytes: int) -> bytes:
     return body
 
 
+def _has_body(headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether the request declares a body: a chunked one, or a Content-Length above 0."""
+    for key, value in headers:
+        if key == b"transfer-encoding" or (key == b"content-length" and value.strip() not in (b"0", b"")):
+            return True
+    return False
+
+
+def _replay(first: Message, receive: Receive) -> Receive:
+    """A receive that gives `first`, then what `receive` gives."""
+    given = False
+
+    async def replayed() -> Message:
+        nonlocal given
+        if not given:
+            given = True
+            return first
+        return await receive()
+
+    return replayed
+
+
 class RequestDecompressionMiddleware:
     """Inflates gzip and deflate request bodies before the routes read them."""
 
@@ -62,7 +84,7 @@ class RequestDecompressionMiddleware:
             for value in value.split(b",")
             if value.strip() and value.strip().lower() != b"identity"
         ]
-        if not codings:
+        if not codings or not _has_body(scope["headers"]):  # a GET's or an empty body: nothing to decode
             await self.app(scope, receive, send)
             return
         if len(codings) > 1 or codings[0] not in _WINDOW_BITS:
@@ -73,7 +95,9 @@ class RequestDecompressionMiddleware:
         chunks = []
         while True:
             message = await receive()
-            if message["type"] != "http.request":  # the client went away before the body ended
+            if message["type"] != "http.request":
+                # The client went away before the body ended: the app sees the disconnect itself.
+                await self.app(scope, _replay(message, receive), send)
                 return
             chunks.append(message.get("body", b""))
             if not message.get("more_body", False):
@@ -83,15 +107,9 @@ class RequestDecompressionMiddleware:
         except _BadBody as error:
             await send_error(scope, send, error.status, error.error_type, error.message)
             return
-        headers = [(k, v) for k, v in scope["headers"] if k not in (b"content-encoding", b"content-length")]
+        dropped = (b"content-encoding", b"content-length", b"transfer-encoding")
+        headers = [(k, v) for k, v in scope["headers"] if k not in dropped]
         scope = {**scope, "headers": [*headers, (b"content-length", str(len(body)).encode())]}
-        delivered = False
-
-        async def inflated_receive() -> Message:
-            nonlocal delivered
-            if not delivered:
-                delivered = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()  # after the body: the disconnect, as the server sends it
-
-        await self.app(scope, inflated_receive, send)
+        # After the body, what the server sends next (the disconnect).
+        inflated = {"type": "http.request", "body": body, "more_body": False}
+        await self.app(scope, _replay(inflated, receive), send)

@@ -118,6 +118,10 @@ def test_compressed_bodies(make_server, model_repository: Path) -> None:
     ]:
         answer = send(data, coding)
         assert answer.status_code == status and fragment in answer.json()["error"]["message"], (coding, answer.text)
+    # No body, nothing to decode: a GET, or an empty POST, is answered as without the header.
+    assert httpx.get(f"{server.url}/health", headers={"content-encoding": "br"}).status_code == 200
+    empty, plain_empty = send(b"", "gzip"), send(b"", "identity")
+    assert (empty.status_code, empty.json()) == (plain_empty.status_code, plain_empty.json())
     assert post(server, SENTIMENT).status_code == 200
 
 
