@@ -73,6 +73,13 @@ class PayloadTooLarge(ServiceError):
     error_type = "payload_too_large"
 
 
+class UnsupportedMediaType(ServiceError):
+    """A request body in a coding the service cannot read (a Content-Encoding other than gzip or deflate)."""
+
+    status_code = 415
+    error_type = "unsupported_media_type"
+
+
 class DeadlineExceeded(ServiceError):
     status_code = 504
     error_type = "deadline_exceeded"

@@ -8,7 +8,7 @@ import time
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.access_log import AccessLog
-from service.errors import error_body
+from service.errors import PayloadTooLarge, ServiceError, error_body
 from service.logs import request_id, request_id_from
 from service.metrics import Metrics
 
@@ -59,11 +59,11 @@ class ObservabilityMiddleware:
             request_id.reset(token)
 
 
-async def send_error(scope: Scope, send: Send, status: int, error_type: str, message: str) -> None:
+async def send_error(scope: Scope, send: Send, error: ServiceError) -> None:
     """An error answer from middleware, in the shape the routes' errors have."""
-    payload = json.dumps(error_body(scope["path"], error_type, message)).encode()
+    payload = json.dumps(error_body(scope["path"], error.error_type, error.message)).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.start", "status": error.status_code, "headers": headers})
     await send({"type": "http.response.body", "body": payload})
 
 
@@ -75,7 +75,7 @@ class BodyLimitMiddleware:
         self.max_bytes = max_bytes
 
     async def _reject(self, scope: Scope, send: Send) -> None:
-        await send_error(scope, send, 413, "payload_too_large", f"request body exceeds {self.max_bytes} bytes")
+        await send_error(scope, send, PayloadTooLarge(f"request body exceeds {self.max_bytes} bytes"))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -13,20 +13,16 @@ import zlib
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.errors import MalformedRequest, PayloadTooLarge, UnsupportedMediaType
 from service.middleware import send_error
 
 # zlib's window bits: a gzip member (RFC 1952), or HTTP's "deflate", a zlib stream (RFC 9110 8.4.1.2).
 _WINDOW_BITS = {b"gzip": 16 + zlib.MAX_WBITS, b"x-gzip": 16 + zlib.MAX_WBITS, b"deflate": zlib.MAX_WBITS}
 
 
-class _BadBody(Exception):
-    def __init__(self, status: int, error_type: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.error_type, self.message = status, error_type, message
-
-
 def inflate(data: bytes, coding: bytes, max_bytes: int) -> bytes:
-    """The decompressed body; `_BadBody` for data that is not one whole stream or exceeds `max_bytes`."""
+    """The decompressed body: `MalformedRequest` for data that is not one whole stream,
+    `PayloadTooLarge` past `max_bytes`."""
     name = coding.decode("latin-1")
     inflater = zlib.decompressobj(_WINDOW_BITS[coding])
     try:
@@ -35,12 +31,12 @@ def inflate(data: bytes, coding: bytes, max_bytes: int) -> bytes:
         if len(body) <= max_bytes:  # all the input was read: what zlib still holds is small
             body += inflater.flush()
     except zlib.error as error:
-        raise _BadBody(400, "malformed_request", f"request body is not valid {name} data ({error})") from None
+        raise MalformedRequest(f"request body is not valid {name} data ({error})") from None
     if len(body) > max_bytes:
-        raise _BadBody(413, "payload_too_large", f"request body exceeds {max_bytes} bytes once decompressed")
+        raise PayloadTooLarge(f"request body exceeds {max_bytes} bytes once decompressed")
     if not inflater.eof or inflater.unused_data:
         problem = "is truncated" if not inflater.eof else "has bytes after its end"
-        raise _BadBody(400, "malformed_request", f"the {name} stream of the request body {problem}")
+        raise MalformedRequest(f"the {name} stream of the request body {problem}")
     return body
 
 
@@ -90,7 +86,7 @@ class RequestDecompressionMiddleware:
         if len(codings) > 1 or codings[0] not in _WINDOW_BITS:
             listed = ", ".join(c.decode("latin-1") for c in codings)
             refusal = f"Content-Encoding {listed!r} is not supported (gzip, deflate or identity)"
-            await send_error(scope, send, 415, "unsupported_media_type", refusal)
+            await send_error(scope, send, UnsupportedMediaType(refusal))
             return
         chunks = []
         while True:
@@ -104,8 +100,8 @@ class RequestDecompressionMiddleware:
                 break
         try:
             body = inflate(b"".join(chunks), codings[0], self.max_bytes)
-        except _BadBody as error:
-            await send_error(scope, send, error.status, error.error_type, error.message)
+        except (MalformedRequest, PayloadTooLarge) as error:
+            await send_error(scope, send, error)
             return
         dropped = (b"content-encoding", b"content-length", b"transfer-encoding")
         headers = [(k, v) for k, v in scope["headers"] if k not in dropped]
