@@ -96,17 +96,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics.router, dependencies=[Depends(require_api_key_for_metrics)])
     if settings.playground:  # the page itself is public; its calls carry the key the user enters
         app.include_router(playground.router())
-    # Added last runs first: observability → body limit → decompression → CORS → routes.
+    # Added last runs first: observability → CORS → body limit → decompression → routes. CORS
+    # outside the body middlewares, so that a browser can read their 413, 415 and 400 too.
+    app.add_middleware(RequestDecompressionMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
     if origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=origins,
             allow_methods=["GET", "POST"],
-            allow_headers=["content-type", "authorization", "x-api-key", "x-request-id"],
+            allow_headers=["content-type", "content-encoding", "authorization", "x-api-key", "x-request-id"],
         )
-    app.add_middleware(RequestDecompressionMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(ObservabilityMiddleware, metrics=app_metrics, access_log=access_log)
     return app
 

@@ -272,3 +272,11 @@ def test_cors_is_off_by_default_and_configurable(make_server, model_repository: 
     assert allowed.headers["access-control-allow-origin"] == "https://app.example"
     other = httpx.options(f"{configured.url}/predict", headers={**preflight, "origin": "https://evil.example"})
     assert other.headers.get("access-control-allow-origin") != "https://evil.example"
+    # The body middlewares' answers carry the headers too, so that the page can read why.
+    origin = {"origin": "https://app.example"}
+    for headers in ({**origin, "content-encoding": "br"}, {**origin, "content-encoding": "gzip"}):
+        refused = httpx.post(f"{configured.url}/predict", content=b"{}", headers=headers)
+        assert refused.status_code in (400, 415)
+        assert refused.headers["access-control-allow-origin"] == "https://app.example", refused.headers
+    big = httpx.post(f"{configured.url}/predict", content=b"x" * 2_000_000, headers=origin)
+    assert big.status_code == 413 and big.headers["access-control-allow-origin"] == "https://app.example"
