@@ -50,6 +50,22 @@ def test_an_abbreviation_keeps_its_period_but_not_an_exclamation() -> None:
     ]  # fmt: skip
 
 
+def test_ellipses_and_invisible_characters() -> None:
+    conventions = detect(PTB_LIKE)
+    normalize = conventions.normalizer().normalize_str
+    # An ellipsis that ends the text goes as a final period does, typed or as one character (NFKC
+    # reads "…" as "..."); an abbreviation keeps its own period before it.
+    for typed in ("Profits fell...", "Profits fell…", "Profits fell ...", "Profits fell.."):
+        assert normalize(typed).split() == ["profits", "fell"], typed
+    assert normalize("In the U.S....").split() == ["in", "the", "u.s."]
+    # Inside the text, before a space, it ends a sentence as a period does.
+    assert normalize("Profits fell… Mr. Smith said").split() == [
+        "profits", "fell", "<eos>", "<bos>", "mr.", "smith", "said",
+    ]  # fmt: skip
+    # Characters that show nothing do not break the word they sit in.
+    assert normalize("\ufeffthe com\u00adpany\u200b said it\u2060 rose") == "the company said it rose"
+
+
 def test_contractions_typed_without_an_apostrophe() -> None:
     # Where the corpus splits contractions and never has the joined form as a word.
     corpus = [*PTB_LIKE, "we 're sure it 's cant not i 'm"]

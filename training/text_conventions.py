@@ -40,6 +40,9 @@ APOSTROPHE_LESS: dict[str, tuple[str, ...]] = {
 # Characters a treebank-style corpus may have dropped; each is stripped from input only when the
 # corpus never uses it.
 SENTENCE_PUNCTUATION = ',;:!?"()[]{}\u2013\u2014'
+# Format characters that render as nothing: zero-width space, non-joiner and joiner, word joiner,
+# byte-order mark (zero-width no-break space), soft hyphen.
+INVISIBLE = "[\u200b\u200c\u200d\u2060\ufeff\u00ad]"
 # A number standing alone ("50", "1,500.25", "$50", "5%"), not part of a word ("1990s", "30-day").
 NUMBER = r"(?<![\w-])\d+(?:[.,:/]\d+)*(?![\w-])"
 
@@ -75,6 +78,12 @@ class Conventions:
     def normalizer(self) -> normalizers.Normalizer:
         steps: list[normalizers.Normalizer] = [
             normalizers.NFKC(),
+            # Characters that show nothing (zero-width spaces and joiners, soft hyphens, a byte-order
+            # mark), which NFKC keeps: text pasted from a web page or a phone carries them inside
+            # words, where they would make the word unknown. Removed, as a reader sees the text.
+            # (One character class; the quotes below stay literal replacements, which the
+            # tokenizer runs faster than a class: BENCHMARKS.md.)
+            normalizers.Replace(Regex(INVISIBLE), ""),
             # Typographic apostrophes and quotes as the corpus writes them.
             normalizers.Replace("\u2019", "'"),
             normalizers.Replace("\u2018", "'"),
@@ -94,10 +103,11 @@ class Conventions:
         if self.strip_punctuation:
             steps.append(normalizers.Replace(Regex(f"[{re.escape(self.strip_punctuation)}]"), " "))
         if self.strip_final_period:
-            # A period that ends the text. (Not `[.\s]+$`: the tokenizer normalizes the pieces
-            # between special tokens one by one, and a piece "mr. " before `<unk>` must keep its
-            # period.)
-            steps.append(normalizers.Replace(Regex(_period_not_after(self.abbreviations) + "$"), ""))
+            # The period, or the periods of an ellipsis ("rose...", NFKC's reading of "rose…"), that
+            # end the text. (Not `[.\s]+$`: the tokenizer normalizes the pieces between special
+            # tokens one by one, and a piece "mr. " before `<unk>` must keep its period.) Inside
+            # the text an ellipsis before a space is read as a sentence end, by the rule above.
+            steps.append(normalizers.Replace(Regex(_period_not_after(self.abbreviations) + "+$"), ""))
         return normalizers.Sequence(steps)
 
     def _apostrophe_less_steps(self) -> list[tuple[str, str]]:
