@@ -22,7 +22,7 @@ scored on the same test texts: mean ± standard deviation of what the shipped mo
 ensemble's members take the seeds `seed`, `seed + 1`, ... and here every seed trains on the same
 splits, so seeds closer than the member count (1 and 2) share members and understate the spread.
 
-    python benchmarks/intent_oos.py [--work runs/intent-oos] [--seeds 13 1 7] [--ship models/intent/6]
+    python benchmarks/intent_oos.py [--work runs/intent-oos] [--seeds 13 1 7] [--ship models/intent/7]
                                     [--write training/REPORT.md]
 """
 
@@ -59,10 +59,16 @@ HELD_OUT_CATEGORIES = 20
 TARGET_IN_SCOPE = 0.985
 
 
-def prepare(work: Path) -> dict[str, list[Example]]:
+def snips_splits() -> tuple[list[Example], list[Example], list[Example]]:
+    """SNIPS's train, validation and test requests (80/10/10 of its training files, seed 13)."""
     snips = read_dataset("snips", SHARED / "snips" / "train")
     rest, test = carve_validation(snips, 0.1, SEED)
     train, valid = carve_validation(rest, 1 / 9, SEED)  # 10% of the whole
+    return train, valid, test
+
+
+def prepare(work: Path) -> dict[str, list[Example]]:
+    train, valid, test = snips_splits()
     banking = read_dataset("csv", SHARED / "banking77" / "train.csv", label_field="category")
     categories = sorted({e.label for e in banking})
     random.Random(SEED).shuffle(categories)

@@ -12,14 +12,23 @@ boundary its stream training read between them (`<eos> <bos>`), against the type
 by a space, so that a sentence end inside a text is measured too.
 
 Then the typed sentences that hold an apostrophe (a contraction or a possessive) with it left
-out, as people type in a hurry (`didnt`, `Im`, `its`).
+out, as people type in a hurry (`didnt`, `Im`, `its`); and all of them as a phone's keyboard writes
+them: typographic apostrophes (`didn’t`) and the sentence trailing off in an ellipsis (`…`) instead
+of its period; and as pasted from a web page, with characters that show nothing (a byte-order
+mark, soft hyphens inside long words, zero-width spaces after commas).
 
 Sentiment: the default bundle's own held-out sentences (the sentence-grouped SST-2 validation split,
 rebuilt exactly as training carved it) are written back the same way (contractions joined, no
 space before punctuation, quotes as typed, first letter capitalised) and scored for accuracy, and
-the typed ones again without apostrophes.
+the typed ones again without apostrophes, on a phone and pasted.
 
-    python benchmarks/raw_text.py [--models BUNDLE ...] [--sentiment BUNDLE ...] [--write training/REPORT.md]
+Intent: the SNIPS validation requests of `benchmarks/intent_oos.py`'s split as written, on a phone
+and pasted, scored for in-scope accuracy with each bundle's out-of-scope rule.
+
+An empty `--sentiment` or `--intent` leaves that task out.
+
+    python benchmarks/raw_text.py [--models BUNDLE ...] [--sentiment BUNDLE ...] [--intent BUNDLE ...]
+                                  [--write training/REPORT.md]
 """
 
 from __future__ import annotations
@@ -33,8 +42,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tokenizers import Tokenizer  # noqa: E402
+
 from benchmarks.report import publish  # noqa: E402
-from rnnserve_bundle.config import BOS_TOKEN, EOS_TOKEN, BundleConfig, Task  # noqa: E402
+from rnnserve_bundle.config import (  # noqa: E402
+    BOS_TOKEN,
+    EOS_TOKEN,
+    SPECIAL_TOKENS,
+    TOKENIZER_FILE,
+    UNK_TOKEN,
+    BundleConfig,
+    Task,
+)
 from training.data import Example, read_dataset  # noqa: E402
 from training.evaluate import evaluate_bundle  # noqa: E402
 
@@ -75,6 +94,19 @@ def without_apostrophes(text: str) -> str:
     return re.sub(r"(?<=\w)'(?=(?:t|s|re|ve|ll|d|m)\b)", "", text)
 
 
+def as_on_a_phone(text: str) -> str:
+    """Typed on a phone: `’` for each apostrophe, and an ellipsis character for the final period."""
+    text = text.replace("'", "\u2019")
+    return text[:-1] + "\u2026" if text.endswith(".") else text
+
+
+def as_pasted(text: str) -> str:
+    """Pasted from a web page: a byte-order mark first, a soft hyphen in the middle of each word of 8
+    letters or more (a page's hyphenation points) and a zero-width space after each comma."""
+    text = re.sub(r"[^\W\d_]{8,}", lambda m: m[0][: len(m[0]) // 2] + "\u00ad" + m[0][len(m[0]) // 2 :], text)
+    return "\ufeff" + text.replace(", ", ",\u200b ")
+
+
 def sentiment_rows(bundles: list[Path]) -> list[str]:
     from training.pipeline import TrainOptions, load_splits
 
@@ -85,18 +117,48 @@ def sentiment_rows(bundles: list[Path]) -> list[str]:
         raise RuntimeError("the rebuilt validation split differs from the one in config.json")
     typed = [Example(sst_as_typed(e.text), e.label) for e in validation]
     bare = [Example(without_apostrophes(e.text), e.label) for e in typed]
+    phone = [Example(as_on_a_phone(e.text), e.label) for e in typed]
+    pasted = [Example(as_pasted(e.text), e.label) for e in typed]
     rows = [
         "",
         f"Sentiment: the {len(validation)} held-out sentences of the default bundle's validation split, as "
         f"tokenized, as typed (example: `{validation[3].text}` typed as `{typed[3].text}`) and as typed "
-        f"without apostrophes ({sum(a.text != b.text for a, b in zip(typed, bare, strict=True))} sentences change).",
+        f"without apostrophes ({sum(a.text != b.text for a, b in zip(typed, bare, strict=True))} sentences change), "
+        "on a phone and pasted (as the next-word measures above).",
         "",
-        "| bundle | tokenized: accuracy | typed: accuracy | typed without apostrophes: accuracy |",
-        "| --- | --- | --- | --- |",
+        "| bundle | tokenized: accuracy | typed: accuracy | typed without apostrophes: accuracy "
+        "| on a phone: accuracy | pasted: accuracy |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for bundle in bundles:
-        a, b, c = (evaluate_bundle(bundle, split)["accuracy"] for split in (validation, typed, bare))
-        rows.append(f"| `{_name(bundle)}` | {a:.3f} | {b:.3f} | {c:.3f} |")
+        scores = [evaluate_bundle(bundle, split)["accuracy"] for split in (validation, typed, bare, phone, pasted)]
+        rows.append(f"| `{_name(bundle)}` | " + " | ".join(f"{x:.3f}" for x in scores) + " |")
+    return rows
+
+
+def intent_rows(bundles: list[Path]) -> list[str]:
+    """In-scope accuracy (the right intent, not `oos`) on SNIPS's validation requests as written, on a
+    phone and pasted, with each bundle's own out-of-scope rule."""
+    from benchmarks.intent_oos import snips_splits
+
+    _, valid, _ = snips_splits()
+    versions = {
+        "as written": valid,
+        "on a phone": [Example(as_on_a_phone(e.text), e.label) for e in valid],
+        "pasted": [Example(as_pasted(e.text), e.label) for e in valid],
+    }
+    rows = [
+        "",
+        f"Intent: the {len(valid):,} SNIPS validation requests of `benchmarks/intent_oos.py`'s split, as written, "
+        f"on a phone and pasted (example: `{versions['pasted'][0].text!a}`); in-scope accuracy with each "
+        "bundle's out-of-scope rule.",
+        "",
+        "| bundle | " + " | ".join(f"{name}: in-scope accuracy" for name in versions) + " |",
+        "| --- |" + " --- |" * len(versions),
+    ]
+    for bundle in bundles:
+        scores = [evaluate_bundle(bundle, split)["in_scope_accuracy"] for split in versions.values()]
+        rows.append(f"| `{_name(bundle)}` | " + " | ".join(f"{x:.3f}" for x in scores) + " |")
     return rows
 
 
@@ -115,22 +177,36 @@ def paragraph_rows(bundles: list[Path], tokenized: list[str], typed: list[str]) 
 
 
 def perplexity_table(
-    bundles: list[Path], tokenized: list[Example], typed: list[Example], names: tuple[str, str] = ("tokenized", "typed")
+    bundles: list[Path],
+    tokenized: list[Example],
+    typed: list[Example],
+    names: tuple[str, str] = ("tokenized", "typed"),
+    unknown: bool = False,
 ) -> list[str]:
     """Each next-word bundle's perplexity and top-1 on two versions of the same texts (by default
-    the tokenized and the typed)."""
+    the tokenized and the typed); with `unknown`, also the share of their words read as `<unk>`."""
     x, y = names
+    extra = f" {x}: `<unk>` | {y}: `<unk>` |" if unknown else ""
     rows = [
-        f"| bundle | {x}: perplexity | {y}: perplexity | {y} / {x} | {x}: top-1 | {y}: top-1 |",
-        "| --- | --- | --- | --- | --- | --- |",
+        f"| bundle | {x}: perplexity | {y}: perplexity | {y} / {x} | {x}: top-1 | {y}: top-1 |{extra}",
+        "| --- | --- | --- | --- | --- | --- |" + (" --- | --- |" if unknown else ""),
     ]
     for bundle in bundles:
         a, b = evaluate_bundle(bundle, tokenized), evaluate_bundle(bundle, typed)
+        shares = f" {unknown_share(bundle, tokenized):.2%} | {unknown_share(bundle, typed):.2%} |" if unknown else ""
         rows.append(
             f"| `{_name(bundle)}` | {a['perplexity']:.1f} | {b['perplexity']:.1f} | "
-            f"{b['perplexity'] / a['perplexity']:.3f} | {a['top1_accuracy']:.3f} | {b['top1_accuracy']:.3f} |"
+            f"{b['perplexity'] / a['perplexity']:.3f} | {a['top1_accuracy']:.3f} | {b['top1_accuracy']:.3f} |{shares}"
         )
     return rows
+
+
+def unknown_share(bundle: Path, texts: list[Example]) -> float:
+    """The share of the texts' words (the boundary tokens aside) that the bundle's tokenizer reads as `<unk>`."""
+    tokenizer = Tokenizer.from_file(str(bundle / TOKENIZER_FILE))
+    boundaries = set(SPECIAL_TOKENS) - {UNK_TOKEN}
+    words = [t for e in tokenizer.encode_batch([x.text for x in texts]) for t in e.tokens if t not in boundaries]
+    return sum(t == UNK_TOKEN for t in words) / max(len(words), 1)
 
 
 def _name(bundle: Path) -> str:
@@ -139,8 +215,9 @@ def _name(bundle: Path) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="+", type=Path, default=[ROOT / "models" / "next-word" / "7"])
+    parser.add_argument("--models", nargs="+", type=Path, default=[ROOT / "models" / "next-word" / "8"])
     parser.add_argument("--sentiment", nargs="*", type=Path, default=[ROOT / "models" / "sentiment" / "5"])
+    parser.add_argument("--intent", nargs="*", type=Path, default=[ROOT / "models" / "intent" / "7"])
     parser.add_argument("--write", type=Path)
     args = parser.parse_args()
     tokenized = [e for e in read_dataset("text", PTB_VALID) if e.text.strip()]
@@ -169,8 +246,29 @@ def main() -> None:
             args.models, [typed[i] for i in changed], [bare[i] for i in changed], ("typed", "without apostrophes")
         ),
     ]
+    phone = [Example(as_on_a_phone(e.text), None) for e in typed]
+    lines += [
+        "",
+        f"On a phone: the {len(typed):,} typed sentences with typographic apostrophes and a final ellipsis "
+        f"(example: `{phone[changed[0]].text}`). Perplexity alone would flatter a tokenizer that reads "
+        "the last word as `<unk>` (an unknown word is an easy guess), so the share of the words read "
+        "as `<unk>` is given too.",
+        "",
+        *perplexity_table(args.models, typed, phone, ("typed", "on a phone"), unknown=True),
+    ]
+    pasted = [Example(as_pasted(e.text), None) for e in typed]
+    lines += [
+        "",
+        f"Pasted from a web page: the {len(typed):,} typed sentences with a byte-order mark first, a soft hyphen "
+        "inside each word of 8 letters or more and a zero-width space after each comma (characters that show "
+        f"nothing; example: `{pasted[changed[0]].text!a}`).",
+        "",
+        *perplexity_table(args.models, typed, pasted, ("typed", "pasted"), unknown=True),
+    ]
     if args.sentiment:
         lines += sentiment_rows(args.sentiment)
+    if args.intent:
+        lines += intent_rows(args.intent)
     publish("\n".join(lines) + "\n", args.write)
 
 
