@@ -44,6 +44,7 @@ sys.path.insert(0, str(ROOT))
 
 from tokenizers import Tokenizer  # noqa: E402
 
+from benchmarks.bench_service import newest_bundle  # noqa: E402
 from benchmarks.report import publish  # noqa: E402
 from rnnserve_bundle.config import (  # noqa: E402
     BOS_TOKEN,
@@ -215,9 +216,10 @@ def _name(bundle: Path) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="+", type=Path, default=[ROOT / "models" / "next-word" / "8"])
-    parser.add_argument("--sentiment", nargs="*", type=Path, default=[ROOT / "models" / "sentiment" / "5"])
-    parser.add_argument("--intent", nargs="*", type=Path, default=[ROOT / "models" / "intent" / "7"])
+    # By default the bundles the service serves: each default model's newest version.
+    parser.add_argument("--models", nargs="+", type=Path, default=[newest_bundle("next-word")])
+    parser.add_argument("--sentiment", nargs="*", type=Path, default=[newest_bundle("sentiment")])
+    parser.add_argument("--intent", nargs="*", type=Path, default=[newest_bundle("intent")])
     parser.add_argument("--write", type=Path)
     args = parser.parse_args()
     tokenized = [e for e in read_dataset("text", PTB_VALID) if e.text.strip()]
