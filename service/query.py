@@ -8,6 +8,7 @@ same limits (`document_limits`), so the schema and the server agree.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -22,12 +23,37 @@ if TYPE_CHECKING:
     from rnnserve_bundle.encoder import Encoded
     from service.served_model import ServedModel
 
-# A text holds at least one visible character and no NUL. Stated as a pattern in the OpenAPI
-# document; checked here with `str` methods (a backtracking regex is quadratic on long texts).
-TEXT_PATTERN = r"^[^\x00]*[^\s\x00][^\x00]*$"
+# A text holds at least one visible character and no NUL. Not visible: blanks (`str.isspace`),
+# control characters and format characters (zero-width spaces and joiners, the byte-order mark,
+# the soft hyphen: what the tokenizers drop), so that such a text gets the same 422 as an empty one
+# rather than an answer about nothing. The set is the Basic Multilingual Plane's, spelled out as
+# ranges: the pattern is read in the JSON Schema (ECMAScript) dialect too, where `\s` means another
+# set and a character class cannot hold a code point past U+FFFF. Stated as a pattern in the
+# OpenAPI document; checked here with `str` methods (a backtracking regex is quadratic on long texts).
+INVISIBLE = frozenset(
+    chr(c) for c in range(0x10000) if chr(c).isspace() or unicodedata.category(chr(c)) in ("Cc", "Cf")
+)
+
+
+def _ranges(chars: frozenset[str]) -> str:
+    points, spans = sorted(map(ord, chars)), []
+    for point in points:
+        if spans and point == spans[-1][1] + 1:
+            spans[-1][1] = point
+        else:
+            spans.append([point, point])
+    return "".join(rf"\u{a:04x}" if a == b else rf"\u{a:04x}-\u{b:04x}" for a, b in spans)
+
+
+TEXT_PATTERN = rf"^[^\x00]*[^{_ranges(INVISIBLE)}][^\x00]*$"
 TEXT_RULE = "a text must hold a visible character and no NUL characters"
 TYPED_PATTERN = r"^[^\x00]*$"  # `/suggest`: typed text may be blank, never NUL
 STATE_PATTERN = r"^[A-Za-z0-9_-]+$"  # a continuation token is base64url
+
+
+def _visible(text: str) -> bool:
+    # Nearly every text starts with a visible character: one set lookup, not a generator.
+    return bool(text) and (text[0] not in INVISIBLE or any(char not in INVISIBLE for char in text))
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,9 +105,9 @@ class QueryRules:
         """One text's rules; `blank_ok` where an empty or blank text means something (`/suggest`)."""
         if len(text) > self._max_chars:
             raise InvalidInput(f"{where}: {len(text)} characters exceed the limit of {self._max_chars}")
-        # isspace() stops at the first visible character and isascii() reads a flag: the common text
-        # costs a few hundred nanoseconds here.
-        if "\x00" in text or (not blank_ok and (not text or text.isspace())):
+        # _visible() stops at the first visible character and isascii() reads a flag: the common
+        # text costs a few hundred nanoseconds here.
+        if "\x00" in text or (not blank_ok and not _visible(text)):
             raise InvalidInput(f"{where}: {TEXT_RULE}")
         if not text.isascii():
             try:
