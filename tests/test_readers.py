@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests import fixtures
-from training.data import DataError, Example, carve_validation, read_dataset
+from training.data import DataError, Example, carve_validation, own_validation_split, read_dataset
 
 
 def test_sst2_reads_header_and_labels(tmp_path: Path) -> None:
@@ -104,6 +104,17 @@ def test_validation_split_is_seeded_and_stratified(tmp_path: Path) -> None:
     assert {e.label for e in valid} == {e.label for e in train}
     assert carve_validation(examples, 0.1, seed=7) == (train, valid)
     assert not set(map(id, train)) & set(map(id, valid))
+
+
+def test_a_clinc150_file_holds_its_own_validation_split(tmp_path: Path) -> None:
+    path = fixtures.write_clinc(tmp_path / "data_full.json", per_split=60)
+    assert own_validation_split("clinc150", path) and own_validation_split("clinc150", tmp_path)
+    document = json.loads(path.read_text(encoding="utf-8"))
+    document["val"] = []
+    path.write_text(json.dumps(document), encoding="utf-8")
+    assert not own_validation_split("clinc150", path)  # an empty val list: carve one instead
+    assert not own_validation_split("clinc150", tmp_path / "missing")
+    assert not own_validation_split("csv", path)
 
 
 def test_clinc150_splits_with_out_of_scope(tmp_path: Path) -> None:

@@ -233,15 +233,16 @@ def test_clinc150_training_reports_out_of_scope_metrics(tmp_path: Path) -> None:
         "clinc150",
         "--data",
         str(data),
-        "--valid-data",
-        str(data),
         "--out",
         str(out),
         *TINY,
     )
     config = BundleConfig.load(out)
     assert "oos" in config.labels
-    assert config.data["validation_examples"] == 80 + 20  # the file's own val split
+    # No --valid-data: a CLINC150 file validates on its own val split, and all of train trains.
+    assert config.data["validation_examples"] == 80 + 20
+    assert config.data["train_examples"] == 240 + 60
+    assert config.data["validation_source"].endswith("its own validation split")
     assert {"in_scope_accuracy", "oos_recall"} <= set(config.metrics["validation"])
     # By default the class is joined by a threshold chosen on validation at the default point.
     rule = config.out_of_scope

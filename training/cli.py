@@ -23,14 +23,15 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     train.add_argument("--format", required=True, choices=list(FORMATS), dest="data_format")
     train.add_argument("--data", required=True, type=Path, help="training file or directory")
     train.add_argument("--out", type=Path, help="bundle directory models/<name>/<version>")
-    train.add_argument("--valid-data", type=Path, help="validation data (default: carve 10%%)")
+    train.add_argument("--valid-data", type=Path, help="validation data (default: the source's own, else 10%%)")
     train.add_argument("--valid-fraction", type=float, default=0.1)
     train.add_argument(
         "--valid-split",
         choices=["auto", "random", "sentences"],
         default="auto",
         help="how the validation split is carved: random (stratified), or sentences: whole sentences held "
-        "out with every phrase of them (SST-style phrase data); auto: sentences for sst2, random otherwise",
+        "out with every phrase of them (SST-style phrase data); auto: a CLINC150 file's own val split, "
+        "sentences for sst2, random otherwise",
     )
     train.add_argument("--name", help="model name (default: the parent of --out)")
     train.add_argument("--arch", choices=["lstm", "gru"], dest="cell")

@@ -34,7 +34,7 @@ from rnnserve_bundle.encoder import TextEncoder
 from rnnserve_bundle.tensors import softmax
 from training.auxiliary_lm import LanguageModelHead, predicted_words
 from training.calibration import expected_calibration_error, fit_temperature
-from training.data import OUT_OF_SCOPE, DataError, Example, carve_validation, read_dataset
+from training.data import OUT_OF_SCOPE, DataError, Example, carve_validation, own_validation_split, read_dataset
 from training.data.split import carve_sentence_validation
 from training.defaults import BAG_RECIPE, TASK_DEFAULTS
 from training.distributed import World, join_world, leave_world
@@ -126,6 +126,10 @@ def _main_splits(options: TrainOptions, seed: int) -> tuple[list[Example], list[
         # A directory, or a file holding several splits, gives its validation split.
         split = "validation" if options.valid_data.is_dir() or options.data_format == "clinc150" else "train"
         return examples, _read(options, options.valid_data, split), str(options.valid_data)
+    if options.valid_split == "auto" and own_validation_split(options.data_format, options.data):
+        # A CLINC150 file carries its own validation split: train on all of `train`, validate
+        # (and choose the out-of-scope threshold) on `val`, as the benchmark's protocol does.
+        return examples, _read(options, options.data, "validation"), f"{options.data}: its own validation split"
     by_sentence = options.valid_split == "sentences" or (
         options.valid_split == "auto" and options.data_format == "sst2"
     )

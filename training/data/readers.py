@@ -246,6 +246,19 @@ FORMATS: dict[str, Reader] = {
 }
 
 
+def own_validation_split(fmt: str, path: Path) -> bool:
+    """Whether the training source itself holds a validation split: a CLINC150 file with a
+    non-empty `val` list. The benchmark's protocol tunes on that split, and it holds far more
+    out-of-scope examples (100) than a tenth of its `oos_train` would (10)."""
+    if fmt != "clinc150":
+        return False
+    try:
+        document = json.loads(_decode(_pick_file(Path(path), "validation", ("data_full.json", "{split}.json"))))
+    except (DataError, json.JSONDecodeError):
+        return False  # no such file: carve one; a broken file: the training read names the fault
+    return isinstance(document, dict) and bool(document.get(CLINC_SPLITS["validation"]))
+
+
 def read_dataset(fmt: str, path: Path, split: str = "train", **fields: str) -> list[Example]:
     if fmt not in FORMATS:
         raise DataError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
