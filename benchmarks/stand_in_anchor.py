@@ -23,6 +23,7 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from queue import Queue
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -72,16 +73,24 @@ def main() -> None:
         )
     ]
 
+    free: Queue[int] = Queue()
+    for core in cores[:2]:
+        free.put(core)
+
     def trained(index: int) -> Path:
         name, data, seed, extra = runs[index]
         out = work / "models" / f"{name}-seed{seed}" / "1"
         if not (out / "config.json").exists():
-            old("train", "--task", "intent", "--format", "csv", "--data", str(data), "--out", str(out),
-                "--run-dir", str(work / "runs" / f"{name}-seed{seed}"), "--seed", str(seed), *extra,
-                core=cores[index % len(cores)])  # fmt: skip
+            core = free.get()  # a core of its own for each training running
+            try:
+                old("train", "--task", "intent", "--format", "csv", "--data", str(data), "--out", str(out),
+                    "--run-dir", str(work / "runs" / f"{name}-seed{seed}"), "--seed", str(seed), *extra,
+                    core=core)  # fmt: skip
+            finally:
+                free.put(core)
         return out
 
-    with ThreadPoolExecutor(max_workers=min(2, len(cores))) as pool:
+    with ThreadPoolExecutor(max_workers=free.qsize()) as pool:
         bundles = list(pool.map(trained, range(len(runs))))
 
     def evaluated(model: Path, data: Path) -> dict:
