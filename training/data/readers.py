@@ -210,16 +210,21 @@ OUT_OF_SCOPE = "oos"
 CLINC_SPLITS = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
 
 
-def read_clinc150(path: Path, split: str = "train", **_: str) -> list[Example]:
-    """CLINC150 (Larson et al. 2019): one JSON file with `train`, `val`, `test` and their
-    `oos_*` counterparts, each a list of [text, intent]; out-of-scope examples get the label `oos`."""
+def _clinc150_document(path: Path, split: str) -> tuple[Path, object]:
+    """The CLINC150 file that holds `split` (the file itself, or `data_full.json` in a directory), parsed."""
     file = _pick_file(path, split, ("data_full.json", "{split}.json"))
     if split not in CLINC_SPLITS:
         raise DataError(f"{file}: CLINC150 splits are train, val and test, not {split!r}")
     try:
-        document = json.loads(_decode(file))
+        return file, json.loads(_decode(file))
     except json.JSONDecodeError as error:
         raise DataError(f"{file}:{error.lineno}: invalid JSON: {error.msg}") from error
+
+
+def read_clinc150(path: Path, split: str = "train", **_: str) -> list[Example]:
+    """CLINC150 (Larson et al. 2019): one JSON file with `train`, `val`, `test` and their
+    `oos_*` counterparts, each a list of [text, intent]; out-of-scope examples get the label `oos`."""
+    file, document = _clinc150_document(path, split)
     key = CLINC_SPLITS[split]
     if not isinstance(document, dict) or key not in document:
         raise DataError(f"{file}: no {key!r} list (expected keys train, val, test, oos_train, oos_val, oos_test)")
@@ -253,8 +258,8 @@ def own_validation_split(fmt: str, path: Path) -> bool:
     if fmt != "clinc150":
         return False
     try:
-        document = json.loads(_decode(_pick_file(Path(path), "validation", ("data_full.json", "{split}.json"))))
-    except (DataError, json.JSONDecodeError):
+        _, document = _clinc150_document(Path(path), "validation")
+    except DataError:
         return False  # no such file: carve one; a broken file: the training read names the fault
     return isinstance(document, dict) and bool(document.get(CLINC_SPLITS["validation"]))
 
