@@ -8,6 +8,10 @@ For each context length, the next five words of the text are typed one character
 (one request per character, one connection, sequential); medians and p90 over those keystrokes.
 The context is real text: PTB validation sentences when `../shared` is there, else a built-in one.
 
+A second table types, after the 100-word context, words as a person types them, whose half-typed
+forms the model reads as more than one of its words ("didn" -> "didn't": did + n't; "$5": $ + N;
+`service.typed_word`), against the same number of plain words of the corpus.
+
     python benchmarks/bench_keystrokes.py [--write BENCHMARKS.md]
 """
 
@@ -32,6 +36,8 @@ from benchmarks.report import publish  # noqa: E402
 CONTEXT_WORDS = (10, 100, 1000)
 TYPED_WORDS = 5
 PTB_VALID = ROOT.parent / "shared" / "datasets" / "ptb" / "valid.txt"
+# Typed as people type: contractions, a currency amount, a number.
+RAW_TYPED = "they didn't say it's worth $50 million but we're sure it won't fall 5% "
 FALLBACK = "the company said it expects earnings to rise in the next quarter as sales of its new products grow"
 
 
@@ -88,6 +94,15 @@ def main() -> None:
                     ordered = sorted(times)
                     row += [statistics.median(times), ordered[int(0.9 * (len(ordered) - 1))], read / len(times)]
                 rows.append(row)
+            context = " ".join(words[:100]) + " "
+            plain = " ".join(words[100 : 100 + len(RAW_TYPED.split())]) + " "
+            typed_rows = [
+                (label, *keystrokes(client, context, typed, "continue"))
+                for label, typed in (
+                    ("plain words of the corpus", plain),
+                    ("raw typed words (contractions, $50, 5%)", RAW_TYPED),
+                )
+            ]
     finally:
         service.stop()
 
@@ -117,6 +132,20 @@ def main() -> None:
         f"tokens but still sends, parses and tokenizes the whole text: {first[9] * 1e3:.2f} to "
         f"{last[9] * 1e3:.2f} ms (ratio {last[9] / first[9]:.2f}).",
     ]
+    lines += [
+        "",
+        f"Words as people type them, after the 100-word context, continuing from the state (one request per "
+        f"character; the raw text is `{RAW_TYPED.strip()}`):",
+        "",
+        "| typed | keystrokes | p50 / p90 ms | tokens read per keystroke |",
+        "| --- | --- | --- | --- |",
+    ]
+    for label, times, read in typed_rows:
+        ordered = sorted(times)
+        lines.append(
+            f"| {label} | {len(times)} | {statistics.median(times) * 1e3:.2f} / "
+            f"{ordered[int(0.9 * (len(ordered) - 1))] * 1e3:.2f} | {read / len(times):.2f} |"
+        )
     publish("\n".join(lines) + "\n", args.write)
 
 

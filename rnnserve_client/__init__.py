@@ -15,6 +15,7 @@ from rnnserve_client.types import (
     RnnServeError,
     Scored,
     Suggestion,
+    Word,
 )
 
 __all__ = [
@@ -28,4 +29,5 @@ __all__ = [
     "Scored",
     "Suggestion",
     "Typing",
+    "Word",
 ]

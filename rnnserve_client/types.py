@@ -22,6 +22,15 @@ class Scored:
 
 
 @dataclass(frozen=True)
+class Word(Scored):
+    """A next word: `placeholder` says what a token such as PTB's number token stands for; `joins`,
+    that it is written onto the text's last word without a space (a contraction: we + 're)."""
+
+    placeholder: str | None = None
+    joins: bool = False
+
+
+@dataclass(frozen=True)
 class ClassifierResult:
     label: str
     score: float
@@ -36,11 +45,12 @@ class Completion:
     tokens: list[str]
     logprob: float
     finished: bool  # the model ended the sentence before max_words
+    joins: bool = False  # the first word is written onto the text's last word without a space
 
 
 @dataclass(frozen=True)
 class NextWordResult:
-    next: list[Scored]
+    next: list[Word]
     truncated: bool = False
     completions: list[Completion] = field(default_factory=list)
 
@@ -49,7 +59,7 @@ class NextWordResult:
 class Suggestion:
     """`POST /suggest`: next words (those starting with `pending` while a word is being typed)."""
 
-    next: list[Scored]
+    next: list[Word]
     pending: str
     read: int  # tokens the service read for this request
     state: str  # where the reading stopped: send it with the next text typed
@@ -66,9 +76,10 @@ def parse_prediction(body: dict) -> Prediction:
     outputs: list[ClassifierResult | NextWordResult] = []
     for output in body["outputs"]:
         if "next" in output:
-            words = [Scored(w["token"], w["score"]) for w in output["next"]]
+            words = [_word(w) for w in output["next"]]
             completions = [
-                Completion(c["text"], c["tokens"], c["logprob"], c["finished"]) for c in output.get("completions", [])
+                Completion(c["text"], c["tokens"], c["logprob"], c["finished"], c.get("joins", False))
+                for c in output.get("completions", [])
             ]
             outputs.append(NextWordResult(words, output.get("truncated", False), completions))
         else:
@@ -91,5 +102,8 @@ def parse_results(body: dict) -> dict[str, Prediction]:
 
 
 def parse_suggestion(body: dict) -> Suggestion:
-    words = [Scored(w["token"], w["score"]) for w in body["next"]]
-    return Suggestion(words, body["pending"], body["read"], body["state"])
+    return Suggestion([_word(w) for w in body["next"]], body["pending"], body["read"], body["state"])
+
+
+def _word(answer: dict) -> Word:
+    return Word(answer["token"], answer["score"], answer.get("placeholder"), answer.get("joins", False))

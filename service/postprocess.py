@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from rnnserve_bundle.config import SPECIAL_TOKENS, AbstainRule
+from service.spacing import Spacing
 
 if TYPE_CHECKING:
     from service.decoding import Hypothesis
@@ -62,32 +65,59 @@ def classifier_output(
     return output
 
 
+@dataclass(frozen=True)
+class Words:
+    """A next-word model's vocabulary as answers show it: the tokens, the ones that stand for a
+    class of words, and how they are written together."""
+
+    vocabulary: list[str]
+    placeholders: dict[str, str] = field(default_factory=dict)  # token -> what it stands for ("number")
+    spacing: Spacing = field(default_factory=Spacing)
+
+    def previous(self, ids: Sequence[int]) -> str | None:
+        """The word a text ends with, which the next one may be written onto; None for none."""
+        word = self.vocabulary[ids[-1]] if ids else None
+        return None if word in SPECIAL_TOKENS else word
+
+    def suggestion(self, tokens: Sequence[str], score: float, previous: str | None) -> Output:
+        """One suggested word, made of one token or (a half-typed word) several, written as text."""
+        output: Output = {"token": self.spacing.write(tokens), "score": score}
+        kinds = [self.placeholders[t] for t in tokens if t in self.placeholders]
+        if kinds:
+            output["placeholder"] = kinds[0]
+        if self.spacing.joins(previous, tokens[0]):
+            output["joins"] = True
+        return output
+
+
 def next_word_output(
-    probabilities: np.ndarray,
-    vocabulary: list[str],
-    top_k: int,
-    truncated: bool,
-    placeholders: dict[str, str] | None = None,
+    probabilities: np.ndarray, words: Words, top_k: int, truncated: bool, previous: str | None
 ) -> Output:
     """Best next words; special tokens (`<pad>`, `<unk>`, `<bos>`, `<eos>`) are never suggestions. A
-    word that stands for others (the corpus's number token) says so: `"placeholder": "number"`."""
+    word that stands for others (the corpus's number token) says so: `"placeholder": "number"`; one
+    written onto the text's last word without a space (a contraction) says `"joins": true`."""
+    vocabulary = words.vocabulary
     candidates = top_indices(probabilities, top_k + len(SPECIAL_TOKENS))
-    words = [i for i in candidates if vocabulary[i] not in SPECIAL_TOKENS][:top_k]
-    suggestions = []
-    for i in words:
-        suggestion = {"token": vocabulary[i], "score": float(probabilities[i])}
-        if placeholders and vocabulary[i] in placeholders:
-            suggestion["placeholder"] = placeholders[vocabulary[i]]
-        suggestions.append(suggestion)
-    return {"next": suggestions, "truncated": truncated}
+    best = [i for i in candidates if vocabulary[i] not in SPECIAL_TOKENS][:top_k]
+    return {
+        "next": [words.suggestion([vocabulary[i]], float(probabilities[i]), previous) for i in best],
+        "truncated": truncated,
+    }
 
 
-def completion_outputs(hypotheses: list[Hypothesis], vocabulary: list[str]) -> list[Output]:
-    """Completions as `service.schemas.Completion`: words, their text, log-probability, whether finished."""
+def completion_outputs(hypotheses: list[Hypothesis], words: Words, previous: str | None) -> list[Output]:
+    """Completions as `service.schemas.Completion`: the words as text and as tokens, log-probability,
+    whether finished, and whether the first is written onto the text without a space."""
     outputs = []
     for hypothesis in hypotheses:
-        words = [vocabulary[t] for t in hypothesis.tokens]
-        outputs.append(
-            {"text": " ".join(words), "tokens": words, "logprob": hypothesis.logprob, "finished": hypothesis.finished}
-        )
+        tokens = [words.vocabulary[t] for t in hypothesis.tokens]
+        output: Output = {
+            "text": words.spacing.write(tokens),
+            "tokens": tokens,
+            "logprob": hypothesis.logprob,
+            "finished": hypothesis.finished,
+        }
+        if tokens and words.spacing.joins(previous, tokens[0]):
+            output["joins"] = True
+        outputs.append(output)
     return outputs

@@ -98,6 +98,11 @@ class ScoredToken(BaseModel):
         description="set when the token stands for a class of words: `number` for the corpus's number token "
         "(PTB writes every number as N), which an editor shows as a number slot",
     )
+    joins: bool | None = Field(
+        default=None,
+        description="true when the word is written onto the text's last word without a space: a contraction "
+        "after a word (`we` + `'re`: `we're`) or a number after a currency sign, where the model's corpus splits them",
+    )
 
 
 class ClassifierOutput(BaseModel):
@@ -120,8 +125,14 @@ class ClassifierOutput(BaseModel):
 
 
 class Completion(BaseModel):
-    text: str = Field(description="the generated words, space-separated")
-    tokens: list[str]
+    text: str = Field(
+        description="the generated words as text: space-separated, with contractions written onto the word before "
+        "them and numbers onto a currency sign where the model's corpus splits them (`isn't`, `$n`)"
+    )
+    tokens: list[str] = Field(description="the generated words as the model's tokens")
+    joins: bool | None = Field(
+        default=None, description="true when the first word is written onto the text's last word without a space"
+    )
     logprob: float = Field(description="natural log-probability of the generated words (and end of sentence)")
     finished: bool = Field(description="true when the model ended the sentence before max_words")
 

@@ -137,6 +137,26 @@ def test_steps_keep_recurrent_state_where_it_was_computed_while_the_batch_is_unc
     asyncio.run(scenario())
 
 
+def written(tokens: list[str]) -> str:
+    """The fixture corpus's tokens as a person writes them: "does n't" is "doesn't", "$ n" is "$n"."""
+    text = " ".join(tokens)
+    for contraction in ("n't", "'s", "'re", "'ve", "'ll", "'d", "'m"):
+        text = text.replace(" " + contraction, contraction)
+    return text.replace("$ ", "$")
+
+
+def test_completion_text_is_written_as_a_person_writes_it(client: httpx.Client) -> None:
+    output = complete(client, ["the company said it does"], max_words=4)["outputs"][0]
+    (completion,) = output["completions"]
+    assert completion["tokens"][0] == "n't" and completion["joins"] is True
+    assert completion["text"] == written(completion["tokens"]) and completion["text"].startswith("n't ")
+    # After a currency sign the number is written onto it.
+    money = complete(client, ["the bank reported a profit of $"], max_words=3)["outputs"][0]["completions"][0]
+    assert money["tokens"][0] == "n" and money["joins"] is True
+    plain = complete(client, ["the bank reported"], max_words=3)["outputs"][0]["completions"][0]
+    assert "joins" not in plain and plain["text"] == written(plain["tokens"])
+
+
 def complete(client: httpx.Client, inputs: list[str], **params) -> dict:
     response = client.post("/predict", json={"model": "next-word", "inputs": inputs, "params": params})
     assert response.status_code == 200, response.text
@@ -151,7 +171,7 @@ def test_greedy_completion_on_the_step_model_equals_rereading_the_prefix(
         (completion,) = output["completions"]
         expected = greedy_by_rereading(model_repository / "next-word" / "1", prefix, 6)
         assert completion["tokens"] == expected
-        assert completion["text"] == " ".join(expected)
+        assert completion["text"] == written(expected)
         assert completion["finished"] == (len(expected) < 6)
         assert completion["logprob"] < 0
         assert len(output["next"]) == 3

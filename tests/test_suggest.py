@@ -51,6 +51,64 @@ def test_keystrokes_cost_the_same_and_end_where_the_whole_text_does(server: Serv
     np.testing.assert_allclose([w.score for w in result.next], list(whole.values()), atol=2e-3)
 
 
+def after(client: httpx.Client, text: str) -> dict[str, dict]:
+    """Every next word after a whole text, as `POST /predict` answers it."""
+    answer = client.post("/predict", json={"model": "next-word", "inputs": [text], "params": {"top_k": 100}}).json()
+    return {w["token"]: w for w in answer["outputs"][0]["next"]}
+
+
+def test_a_half_typed_contraction_is_offered_as_the_whole_word(client: httpx.Client, server: Server) -> None:
+    """The corpus writes "does n't": typed "doesn" is on its way to two of the model's words,
+    offered as the one word a person types, scored as the two."""
+    expected = after(client, "the company")["does"]["score"] * after(client, "the company does")["n't"]["score"]
+    for typed in ("the company doesn", "the company doesn'", "the company doesn't", "the company doesnt"):
+        answer = suggest(server.url, typed).json()
+        assert scores(answer)["doesn't"] == pytest.approx(expected, rel=1e-3), typed
+        assert all(w["score"] > 0 for w in answer["next"])
+    # "n't" joins a few verbs only: "then" is no word of this corpus, and "the" + "n" no contraction
+    # in the making.
+    assert suggest(server.url, "the company said then").json()["next"] == []
+
+
+def test_a_number_being_typed_is_the_number_token(client: httpx.Client, server: Server) -> None:
+    """ "5" is read as the corpus's number token: its completion is that token, not the words that
+    start with the token's letter ("new", "n't"); after a currency sign, the sign and the number."""
+    (number,) = suggest(server.url, "a profit of 5").json()["next"]
+    assert number["token"] == "n" and number["placeholder"] == "number"
+    expected = after(client, "a profit of")["$"]["score"] * after(client, "a profit of $")["n"]["score"]
+    for typed in ("a profit of $5", "a profit of $50"):
+        (amount,) = suggest(server.url, typed).json()["next"]
+        assert amount["token"] == "$n" and amount["placeholder"] == "number"
+        assert amount["score"] == pytest.approx(expected, rel=1e-3)
+    # A sign alone is whole: what follows it is still to come.
+    assert suggest(server.url, "a profit of $").json()["next"][0]["token"] == "$n"
+
+
+def test_words_written_onto_the_last_one_say_so(client: httpx.Client, server: Server) -> None:
+    for text in ("it does ", "a profit of $ "):
+        answer = suggest(server.url, text).json()
+        predicted = after(client, text.strip())
+        assert answer["next"] and all(w.get("joins") == predicted[w["token"]].get("joins") for w in answer["next"])
+    first = suggest(server.url, "it does ").json()["next"][0]
+    assert (first["token"], first["joins"]) == ("n't", True)
+    assert first["score"] == pytest.approx(after(client, "it does")["n't"]["score"], abs=1e-5)
+    assert all(w.get("joins") for w in suggest(server.url, "a profit of $ ").json()["next"])
+    assert not any(w.get("joins") for w in suggest(server.url, "the company ").json()["next"])
+
+
+def test_a_word_typed_with_capitals_is_completed_in_its_case(server: Server) -> None:
+    lower = scores(suggest(server.url, "the compa").json())
+    assert "company" in lower
+    assert scores(suggest(server.url, "the Compa").json()) == {w.capitalize(): p for w, p in lower.items()}
+    assert scores(suggest(server.url, "the COMPA").json()) == {w.upper(): p for w, p in lower.items()}
+    assert "Doesn't" in scores(suggest(server.url, "the company Doesn").json())
+
+
+def test_a_word_of_too_many_pieces_gets_no_suggestion(server: Server) -> None:
+    answer = suggest(server.url, "it rose 5%5%5%5%").json()
+    assert answer["next"] == [] and answer["pending"] == "5%5%5%5%"
+
+
 def test_refuses_tampered_or_foreign_states(server: Server) -> None:
     state = suggest(server.url, "the company ").json()["state"]
     middle = len(state) // 2

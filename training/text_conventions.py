@@ -20,23 +20,8 @@ from dataclasses import asdict, dataclass
 from tokenizers import Regex, Tokenizer, normalizers, pre_tokenizers
 
 from rnnserve_bundle.config import BOS_TOKEN, EOS_TOKEN
+from rnnserve_bundle.word_forms import APOSTROPHE_LESS, CONTRACTIONS, CURRENCY_SIGNS
 
-CONTRACTIONS = ("n't", "'s", "'re", "'ve", "'ll", "'d", "'m")
-# Contractions as typed without their apostrophe ("dont", "im"): each contraction with the words
-# it joins onto, where the joined form is no English word of its own (left out: "its", "lets",
-# "were", "well", "ill", "id"; "cant" and "wont" are words too, rarely typed as such). Only the
-# most typed: each group below is a step of the tokenizer's normalizer, which every text pays
-# whether or not it holds the form (measured in BENCHMARKS.md), so "youre", "theyll" or "hes" stay
-# unknown words.
-APOSTROPHE_LESS: dict[str, tuple[str, ...]] = {
-    "n't": (
-        "do", "does", "did", "is", "are", "was", "were", "has", "have", "had",
-        "would", "could", "should", "must", "need", "might", "ca", "wo", "ai",
-    ),
-    "'m": ("i",),
-    "'ve": ("i",),
-    "'s": ("that", "what"),
-}  # fmt: skip
 # Characters a treebank-style corpus may have dropped; each is stripped from input only when the
 # corpus never uses it.
 SENTENCE_PUNCTUATION = ',;:!?"()[]{}\u2013\u2014'
@@ -151,7 +136,8 @@ class Conventions:
             pattern = "|".join(re.escape(c) + "$" for c in CONTRACTIONS)
             steps.append(pre_tokenizers.Split(Regex(pattern), "isolated"))
         if self.split_currency:
-            steps.append(pre_tokenizers.Split(Regex(r"^[$#]"), "isolated"))
+            # Inside a class both signs are literal: "^[$#]", as bundles made before the list was shared.
+            steps.append(pre_tokenizers.Split(Regex("^[" + "".join(CURRENCY_SIGNS) + "]"), "isolated"))
         if self.split_punctuation:
             steps.append(pre_tokenizers.Whitespace())
         return pre_tokenizers.Sequence(steps)

@@ -13,6 +13,5 @@ __all__ = ["DEFAULT_NEXT_WORDS", "Head", "NextWordHead", "Runner", "head_for"]
 
 def head_for(config: BundleConfig, encoder: TextEncoder, can_complete: bool, name: str) -> Head:
     if config.task is Task.NEXT_WORD:
-        conventions = config.text_conventions or {}
-        return NextWordHead(encoder, config.vocab_size, can_complete, name, conventions.get("number_token"))
+        return NextWordHead(encoder, config.vocab_size, can_complete, name, config.text_conventions or {})
     return ClassifierHead(config)
