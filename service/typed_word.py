@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from tokenizers import Tokenizer
 
-from rnnserve_bundle.config import SPECIAL_TOKENS, UNK_TOKEN
+from rnnserve_bundle.config import SPECIAL_TOKENS
 from rnnserve_bundle.word_forms import APOSTROPHE_LESS, CONTRACTIONS, CURRENCY_SIGNS
 
 # Typed words holding more whole pieces than this ("50%50%50%") are no word of the corpus: each
@@ -54,7 +54,6 @@ class TypedWords:
     def __init__(self, tokenizer: Tokenizer, vocabulary: list[str], conventions: dict[str, Any]) -> None:
         self._tokenizer = tokenizer
         self._ids = {w: i for i, w in enumerate(vocabulary) if w not in SPECIAL_TOKENS}
-        self._unk_id = tokenizer.token_to_id(UNK_TOKEN)
         # Words in order, for the ones that start with what is being typed (a bisect, not a scan).
         words = sorted(self._ids.items())
         self._sorted_words = [w for w, _ in words]
@@ -68,17 +67,20 @@ class TypedWords:
         self._joins_not = frozenset(self._ids[w] for w in APOSTROPHE_LESS["n't"] if w in self._ids)
 
     def read(self, typed: str) -> Reading | None:
-        """The typed word as whole pieces and the start of one more; None when it holds more whole
-        pieces than a word of the corpus does."""
+        """The typed word as whole pieces and the start of one more; None when it holds a piece
+        the vocabulary lacks, or more whole pieces than a word of the corpus does."""
         normalizer, pre_tokenizer = self._tokenizer.normalizer, self._tokenizer.pre_tokenizer
         text = normalizer.normalize_str(typed) if normalizer is not None else typed
         pieces = [p for p, _ in pre_tokenizer.pre_tokenize_str(text)] if pre_tokenizer is not None else text.split()
         if pieces and pieces[-1] in self._signs:
             pieces.append("")  # "$": a whole sign; the number after it is still to come
         start = pieces.pop() if pieces else ""
-        if len(pieces) > MAX_WHOLE_PIECES:
+        # A whole piece the model does not know ("xyzzy" of "xyzzy's", a typed "<unk>") would be
+        # offered as the characters typed, which the model never read: no suggestion, as for a
+        # word that no vocabulary word starts with.
+        if len(pieces) > MAX_WHOLE_PIECES or any(p not in self._ids for p in pieces):
             return None
-        whole = tuple((self._ids.get(p, self._unk_id), p) for p in pieces)
+        whole = tuple((self._ids[p], p) for p in pieces)
         number = start == self._number_token and any(ch.isdigit() for ch in typed)
         return Reading(whole, start, number)
 

@@ -104,9 +104,12 @@ def test_a_word_typed_with_capitals_is_completed_in_its_case(server: Server) -> 
     assert "Doesn't" in scores(suggest(server.url, "the company Doesn").json())
 
 
-def test_a_word_of_too_many_pieces_gets_no_suggestion(server: Server) -> None:
+def test_a_word_of_too_many_or_unknown_pieces_gets_no_suggestion(server: Server) -> None:
     answer = suggest(server.url, "it rose 5%5%5%5%").json()
     assert answer["next"] == [] and answer["pending"] == "5%5%5%5%"
+    # A piece the model does not know is not offered back as typed, nor is a typed special token.
+    for typed in ("xyzzy's", "<unk>'s", "$<unk>", "<eos>n't"):
+        assert suggest(server.url, f"the company said {typed}").json()["next"] == [], typed
 
 
 def test_refuses_tampered_or_foreign_states(server: Server) -> None:
