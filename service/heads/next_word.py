@@ -14,7 +14,7 @@ from service.continuation import Continuation
 from service.decoding import Decoder
 from service.errors import InvalidInput
 from service.heads.base import Runner
-from service.postprocess import Output, Words, completion_outputs, next_word_output
+from service.postprocess import Output, Words, completion_outputs, next_word_output, top_indices
 from service.schemas import PredictParams
 from service.spacing import Spacing
 from service.typed_word import TypedWords, in_typed_case
@@ -131,9 +131,11 @@ class NextWordHead:
             read = await runner.read([last_id, token_id], states)
             probabilities, states, last_id = read.first, read.before_last, token_id
         whole = [written for _, written in reading.whole]
-        candidates = [
-            (weight * float(probabilities[i]), [*whole, self.vocabulary[i]]) for i in self._typed.starting_with(reading)
-        ]
+        # Every vocabulary word may match (after "$", nothing of the next word is typed yet): the
+        # best of them are found in numpy, not one Python tuple per word.
+        ids = self._typed.starting_with(reading)
+        best_ids = ids[top_indices(probabilities[ids], top_k)] if len(ids) else ids
+        candidates = [(weight * float(probabilities[i]), [*whole, self.vocabulary[i]]) for i in best_ids]
         pairs = self._typed.with_contraction(reading)
         after = await asyncio.gather(*(runner.read([last_id, word_id], states) for word_id, _ in pairs))
         for (word_id, contraction_id), then in zip(pairs, after, strict=True):
