@@ -80,8 +80,9 @@ class Words:
         return None if word in SPECIAL_TOKENS else word
 
     def suggestion(self, tokens: Sequence[str], score: float, previous: str | None) -> Output:
-        """One suggested word, made of one token or (a half-typed word) several, written as text."""
-        output: Output = {"token": self.spacing.write(tokens), "score": score}
+        """One suggested word: one token, or the tokens a half-typed word is read as, written as
+        the one word they came from (the typed characters held no space: "it" + "'s" is "it's")."""
+        output: Output = {"token": "".join(tokens), "score": score}
         kinds = [self.placeholders[t] for t in tokens if t in self.placeholders]
         if kinds:
             output["placeholder"] = kinds[0]
