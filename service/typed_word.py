@@ -87,7 +87,8 @@ class TypedWords:
     def starting_with(self, reading: Reading) -> np.ndarray:
         """Ids of the words that `reading.start` may be the beginning of."""
         if reading.number:
-            return np.array([self._ids[reading.start]], dtype=np.int64)
+            number_id = self._ids.get(reading.start)
+            return np.array([] if number_id is None else [number_id], dtype=np.int64)
         start = bisect.bisect_left(self._sorted_words, reading.start)
         end = bisect.bisect_left(self._sorted_words, reading.start + "\U0010ffff")
         return self._sorted_ids[start:end]
