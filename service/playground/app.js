@@ -87,7 +87,9 @@ const typing = {
       this.text = text;
       this.state = result.answer.state;
       $("next-pending").textContent = result.answer.pending;
-      fill($("next-words"), result.answer.next.map((w) => `${w.placeholder ? `<${w.placeholder}>` : w.token} ${percent(w.score)}`));
+      // A word written onto the last one ("'re" after "we") is shown joined to "…"; a placeholder
+      // (PTB's number token) says what it stands for.
+      fill($("next-words"), result.answer.next.map((w) => `${w.joins ? "…" : ""}${w.token}${w.placeholder ? ` <${w.placeholder}>` : ""} ${percent(w.score)}`));
       $("next-latency").textContent = `${result.ms.toFixed(1)} ms`;
       $("next-read").textContent = String(result.answer.read);
       showError(null);
