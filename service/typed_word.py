@@ -25,7 +25,7 @@ from tokenizers import Tokenizer
 from rnnserve_bundle.config import SPECIAL_TOKENS
 from rnnserve_bundle.word_forms import APOSTROPHE_LESS, CONTRACTIONS, CURRENCY_SIGNS
 
-# Typed words holding more whole pieces than this ("50%50%50%") are no word of the corpus: each
+# Typed words holding more whole pieces than this ("5%%%%", PTB's "n n n n n") are no word of the corpus: each
 # piece is one more step of the model per keystroke, so none is suggested.
 MAX_WHOLE_PIECES = 3
 
@@ -34,14 +34,14 @@ MAX_WHOLE_PIECES = 3
 class Reading:
     """One reading of the typed characters: whole pieces, then the start of one more word."""
 
-    whole: tuple[tuple[int, str], ...]  # (id, as written) of each piece the typed word holds whole
+    whole: tuple[int, ...]  # ids of the pieces the typed word holds whole, each a vocabulary word
     start: str  # the start of the next word, as the corpus writes it ("": any word)
     number: bool  # a number is being typed: the next word can only be the number token
 
 
 def in_typed_case(word: str, typed: str) -> str:
     """The word in the case it is being typed in: the tokenizer lower-cases what it reads, while a
-    person who typed "Compan" or "US" is writing "Company" or "U.S."."""
+    person who typed "Compan" or "COMPA" is writing "Company" or "COMPANY"."""
     letters = [ch for ch in typed if ch.isalpha()]
     if not letters or not letters[0].isupper():
         return word
@@ -80,9 +80,8 @@ class TypedWords:
         # word that no vocabulary word starts with.
         if len(pieces) > MAX_WHOLE_PIECES or any(p not in self._ids for p in pieces):
             return None
-        whole = tuple((self._ids[p], p) for p in pieces)
         number = start == self._number_token and any(ch.isdigit() for ch in typed)
-        return Reading(whole, start, number)
+        return Reading(tuple(self._ids[p] for p in pieces), start, number)
 
     def starting_with(self, reading: Reading) -> np.ndarray:
         """Ids of the words that `reading.start` may be the beginning of."""

@@ -126,11 +126,11 @@ class NextWordHead:
         if reading is None:
             return []
         probabilities, states, weight = read.first, read.before_last, 1.0
-        for token_id, _ in reading.whole:
+        for token_id in reading.whole:
             weight *= float(probabilities[token_id])
             read = await runner.read([last_id, token_id], states)
             probabilities, states, last_id = read.first, read.before_last, token_id
-        whole = [written for _, written in reading.whole]
+        whole = [self.vocabulary[i] for i in reading.whole]
         # Every vocabulary word may match (after "$", nothing of the next word is typed yet): the
         # best of them are found in numpy, not one Python tuple per word.
         ids = self._typed.starting_with(reading)
