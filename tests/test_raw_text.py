@@ -66,6 +66,27 @@ def test_ellipses_and_invisible_characters() -> None:
     assert normalize("\ufeffthe com\u00adpany\u200b said it\u2060 rose") == "the company said it rose"
 
 
+def test_markup_reads_as_the_text_a_browser_shows() -> None:
+    conventions = detect([*SST_LIKE, 'a " quoted " film'], split_punctuation=True)
+    assert conventions.markup
+    normalize = conventions.normalizer().normalize_str
+    assert normalize("A <b>masterpiece</b>.<br /><br />I didn&#39;t blink").split() == [
+        "a", "masterpiece", ".", "i", "didn't", "blink",
+    ]  # fmt: skip
+    assert normalize('<p class="review">It&rsquo;s &quot;fine&quot;&nbsp;&amp; dull</p>').split() == [
+        "it's", '"fine"', "&", "dull",
+    ]  # fmt: skip
+    # Escaped markup is text (a browser shows `&lt;b&gt;` as `<b>`), and what only looks like a
+    # tag is kept: a heart, a comparison, a reference with no closing semicolon.
+    assert normalize("&amp;lt;b&amp;gt; &lt;i&gt;") == "&lt;b&gt; <i>"
+    assert normalize("i <3 it, a < b > c, r&b, at&t &amp") == "i <3 it, a < b > c, r&b, at&t &amp"
+    # A corpus that has markup of its own keeps reading it as it was trained (PTB's `<unk>` is a
+    # special token, not markup).
+    assert not detect([*SST_LIKE, "a <i>bold</i> film"]).markup
+    assert not detect([*SST_LIKE, "tom &amp; jerry"]).markup
+    assert detect([*PTB_LIKE, "the <unk> rose"]).markup
+
+
 def test_contractions_typed_without_an_apostrophe() -> None:
     # Where the corpus splits contractions and never has the joined form as a word.
     corpus = [*PTB_LIKE, "we 're sure it 's cant not i 'm"]
@@ -150,3 +171,14 @@ def test_retokenize_keeps_ids_and_refuses_another_corpus(
     conventions = json.loads(classifier.stdout)["text_conventions"]
     assert conventions["split_punctuation"] is True and conventions["number_token"] is None
     assert BundleConfig.load(tmp_path / "sentiment" / "2").export["retokenized"]["lines_with_changed_ids"] == 0
+
+
+def test_a_scraped_review_is_answered_as_the_plain_one(client: httpx.Client) -> None:
+    """Markup through the service: the bundle's tokenizer reads it away, so the answer is the same."""
+    plain = ["the plot was dull", "the cast was great , the story too"]
+    scraped = ["<p>The plot was <i>dull</i></p>", "The cast was great,<br /><br />the story too&nbsp;"]
+    answers = [
+        client.post("/predict", json={"model": "sentiment", "inputs": texts}).json()["outputs"]
+        for texts in (plain, scraped)
+    ]
+    assert [(o["label"], o["score"]) for o in answers[0]] == [(o["label"], o["score"]) for o in answers[1]]

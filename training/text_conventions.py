@@ -8,6 +8,8 @@ by Mikolov et al. also writes every number as `N`, keeps no sentence punctuation
 them fall outside the vocabulary. Each rule is switched on only when the corpus shows the
 convention, and none changes how the corpus's own (already tokenized) text is read, so a model
 trained before the rules existed keeps its vocabulary and ids (`retokenize` checks exactly that).
+Text scraped from a web page brings markup no corpus of typed text has (`<br />`, `&#39;`); where
+the corpus has none, it is read as the text the page shows.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from dataclasses import asdict, dataclass
 
 from tokenizers import Regex, Tokenizer, normalizers, pre_tokenizers
 
-from rnnserve_bundle.config import BOS_TOKEN, EOS_TOKEN
+from rnnserve_bundle.config import BOS_TOKEN, EOS_TOKEN, SPECIAL_TOKENS
 from rnnserve_bundle.word_forms import APOSTROPHE_LESS, CONTRACTIONS, CURRENCY_SIGNS
 
 # Characters a treebank-style corpus may have dropped; each is stripped from input only when the
@@ -28,6 +30,21 @@ SENTENCE_PUNCTUATION = ',;:!?"()[]{}\u2013\u2014'
 # Format characters that render as nothing: zero-width space, non-joiner and joiner, word joiner,
 # byte-order mark (zero-width no-break space), soft hyphen.
 INVISIBLE = "[\u200b\u200c\u200d\u2060\ufeff\u00ad]"
+# Markup of a web page, which text scraped or exported from one carries (IMDB's reviews are full of
+# `<br /><br />`): a tag (a name after `<` or `</`, perhaps attributes; not `<3` or `a < b`), and the
+# character references such pages write for what the corpus has as plain characters. One step per
+# character they stand for, each pattern starting with its literal `<` or `&`, which the regex
+# engine looks for first; `&amp;` goes last, so that `&amp;lt;` reads `&lt;`, as a browser shows it.
+TAG = r"</?[A-Za-z][A-Za-z0-9]*(?:\s[^<>]*)?/?>"
+MARKUP_STEPS: tuple[tuple[Regex | str, str], ...] = (  # (what is written, what it reads as)
+    (Regex(f"{TAG}|&(?:nbsp|#160|#xa0);"), " "),
+    (Regex("&(?:#39|#x27|apos|rsquo|lsquo|#8217|#8216);"), "'"),
+    (Regex("&(?:quot|#34|#x22|ldquo|rdquo|#8220|#8221);"), '"'),
+    ("&lt;", "<"),
+    ("&gt;", ">"),
+    ("&amp;", "&"),
+)
+MARKUP = re.compile(TAG + "|&#?[A-Za-z0-9]+;")
 # A number standing alone ("50", "1,500.25", "$50", "5%"), not part of a word ("1990s", "30-day").
 NUMBER = r"(?<![\w-])\d+(?:[.,:/]\d+)*(?![\w-])"
 
@@ -56,6 +73,9 @@ class Conventions:
     # Classifiers read punctuation as tokens of its own ("film," -> "film ,"), as their corpus was
     # read at training; a language model reads the corpus's whitespace tokens as they are.
     split_punctuation: bool = False
+    # Tags and character references (the corpus has none) read as the text a browser shows:
+    # `<br />` as a space, `&#39;` as `'`. False in bundles made before this rule.
+    markup: bool = False
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -69,6 +89,7 @@ class Conventions:
             # (One character class; the quotes below stay literal replacements, which the
             # tokenizer runs faster than a class: BENCHMARKS.md.)
             normalizers.Replace(Regex(INVISIBLE), ""),
+            *self._markup_steps(),
             # Typographic apostrophes and quotes as the corpus writes them.
             normalizers.Replace("\u2019", "'"),
             normalizers.Replace("\u2018", "'"),
@@ -94,6 +115,12 @@ class Conventions:
             # the text an ellipsis before a space is read as a sentence end, by the rule above.
             steps.append(normalizers.Replace(Regex(_period_not_after(self.abbreviations) + "+$"), ""))
         return normalizers.Sequence(steps)
+
+    def _markup_steps(self) -> list[normalizers.Normalizer]:
+        """Before the quotes below, so that `&rsquo;` becomes `’` and then the corpus's `'`."""
+        if not self.markup:
+            return []
+        return [normalizers.Replace(pattern, written) for pattern, written in MARKUP_STEPS]
 
     def _apostrophe_less_steps(self) -> list[tuple[str, str]]:
         """(what is written, the pattern of what is typed) for the forms of `apostrophe_less`, one
@@ -158,11 +185,15 @@ def detect(texts: Iterable[str], split_punctuation: bool = False) -> Conventions
     corpora (SNIPS) show none of the treebank ones, and their tokenizer reads text as before."""
     tokens: Counter[str] = Counter()
     lines = final_periods = 0
+    has_markup = False
+    reserved = set(SPECIAL_TOKENS)  # PTB's `<unk>` is no tag
     for text in texts:
         words = text.split()
         if not words:
             continue
         lines += 1
+        if not has_markup and ("<" in text or "&" in text):
+            has_markup = MARKUP.search(" ".join(w for w in words if w not in reserved)) is not None
         final_periods += words[-1].endswith(".")
         tokens.update(words)
     total = sum(tokens.values()) or 1
@@ -189,6 +220,7 @@ def detect(texts: Iterable[str], split_punctuation: bool = False) -> Conventions
         sentence_end=("" if split_punctuation else f"{EOS_TOKEN} {BOS_TOKEN}"),
         initials=tuple(sorted(t for t in tokens if len(t) == 2 and t[0].isalpha() and t[1] == ".")),
         split_punctuation=split_punctuation,
+        markup=not has_markup,
     )
 
 
