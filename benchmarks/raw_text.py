@@ -20,10 +20,11 @@ mark, soft hyphens inside long words, zero-width spaces after commas).
 Sentiment: the default bundle's own held-out sentences (the sentence-grouped SST-2 validation split,
 rebuilt exactly as training carved it) are written back the same way (contractions joined, no
 space before punctuation, quotes as typed, first letter capitalised) and scored for accuracy, and
-the typed ones again without apostrophes, on a phone and pasted.
+the typed ones again without apostrophes, on a phone, pasted and as a web page's HTML holds them
+(scraped: references for quotes and apostrophes, line breaks, a paragraph).
 
-Intent: the SNIPS validation requests of `benchmarks/intent_oos.py`'s split as written, on a phone
-and pasted, scored for in-scope accuracy with each bundle's out-of-scope rule.
+Intent: the SNIPS validation requests of `benchmarks/intent_oos.py`'s split as written, on a phone,
+pasted and scraped, scored for in-scope accuracy with each bundle's out-of-scope rule.
 
 An empty `--sentiment` or `--intent` leaves that task out.
 
@@ -34,6 +35,7 @@ An empty `--sentiment` or `--intent` leaves that task out.
 from __future__ import annotations
 
 import argparse
+import html
 import random
 import re
 import sys
@@ -108,6 +110,13 @@ def as_pasted(text: str) -> str:
     return "\ufeff" + text.replace(", ", ",\u200b ")
 
 
+def as_scraped(text: str) -> str:
+    """As a web page's HTML holds it (a review exported from a site): characters escaped as
+    references (`&#x27;`, `&quot;`, `&amp;`), a line break after each comma and the text in a
+    paragraph followed by two line breaks, as IMDB's reviews run."""
+    return "<p>" + html.escape(text).replace(", ", ",<br />") + "</p><br /><br />"
+
+
 def sentiment_rows(bundles: list[Path]) -> list[str]:
     from training.pipeline import TrainOptions, load_splits
 
@@ -120,26 +129,29 @@ def sentiment_rows(bundles: list[Path]) -> list[str]:
     bare = [Example(without_apostrophes(e.text), e.label) for e in typed]
     phone = [Example(as_on_a_phone(e.text), e.label) for e in typed]
     pasted = [Example(as_pasted(e.text), e.label) for e in typed]
+    scraped = [Example(as_scraped(e.text), e.label) for e in typed]
     rows = [
         "",
         f"Sentiment: the {len(validation)} held-out sentences of the default bundle's validation split, as "
         f"tokenized, as typed (example: `{validation[3].text}` typed as `{typed[3].text}`) and as typed "
         f"without apostrophes ({sum(a.text != b.text for a, b in zip(typed, bare, strict=True))} sentences change), "
-        "on a phone and pasted (as the next-word measures above).",
+        "on a phone and pasted (as the next-word measures above), and scraped: as a web page's HTML holds "
+        f"the typed sentence (example: `{scraped[3].text}`).",
         "",
         "| bundle | tokenized: accuracy | typed: accuracy | typed without apostrophes: accuracy "
-        "| on a phone: accuracy | pasted: accuracy |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| on a phone: accuracy | pasted: accuracy | scraped: accuracy |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for bundle in bundles:
-        scores = [evaluate_bundle(bundle, split)["accuracy"] for split in (validation, typed, bare, phone, pasted)]
+        splits = (validation, typed, bare, phone, pasted, scraped)
+        scores = [evaluate_bundle(bundle, split)["accuracy"] for split in splits]
         rows.append(f"| `{_name(bundle)}` | " + " | ".join(f"{x:.3f}" for x in scores) + " |")
     return rows
 
 
 def intent_rows(bundles: list[Path]) -> list[str]:
     """In-scope accuracy (the right intent, not `oos`) on SNIPS's validation requests as written, on a
-    phone and pasted, with each bundle's own out-of-scope rule."""
+    phone, pasted and scraped, with each bundle's own out-of-scope rule."""
     from benchmarks.intent_oos import snips_splits
 
     _, valid, _ = snips_splits()
@@ -147,11 +159,12 @@ def intent_rows(bundles: list[Path]) -> list[str]:
         "as written": valid,
         "on a phone": [Example(as_on_a_phone(e.text), e.label) for e in valid],
         "pasted": [Example(as_pasted(e.text), e.label) for e in valid],
+        "scraped": [Example(as_scraped(e.text), e.label) for e in valid],
     }
     rows = [
         "",
         f"Intent: the {len(valid):,} SNIPS validation requests of `benchmarks/intent_oos.py`'s split, as written, "
-        f"on a phone and pasted (example: `{versions['pasted'][0].text!a}`); in-scope accuracy with each "
+        f"on a phone, pasted and scraped (example: `{versions['pasted'][0].text!a}`); in-scope accuracy with each "
         "bundle's out-of-scope rule.",
         "",
         "| bundle | " + " | ".join(f"{name}: in-scope accuracy" for name in versions) + " |",
