@@ -80,6 +80,8 @@ def test_markup_reads_as_the_text_a_browser_shows() -> None:
     # tag is kept: a heart, a comparison, a reference with no closing semicolon.
     assert normalize("&amp;lt;b&amp;gt; &lt;i&gt;") == "&lt;b&gt; <i>"
     assert normalize("i <3 it, a < b > c, r&b, at&t &amp") == "i <3 it, a < b > c, r&b, at&t &amp"
+    # A special token is no tag, even where a half-typed word is normalized on its own.
+    assert normalize("$<unk> <eos>n't") == "$<unk> <eos>n't"
     # A corpus that has markup of its own keeps reading it as it was trained (PTB's `<unk>` is a
     # special token, not markup).
     assert not detect([*SST_LIKE, "a <i>bold</i> film"]).markup

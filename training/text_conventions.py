@@ -35,7 +35,10 @@ INVISIBLE = "[\u200b\u200c\u200d\u2060\ufeff\u00ad]"
 # character references such pages write for what the corpus has as plain characters. One step per
 # character they stand for, each pattern starting with its literal `<` or `&`, which the regex
 # engine looks for first; `&amp;` goes last, so that `&amp;lt;` reads `&lt;`, as a browser shows it.
-TAG = r"</?[A-Za-z][A-Za-z0-9]*(?:\s[^<>]*)?/?>"
+# The special tokens (`<unk>`, ...) are no tags: the tokenizer takes them out before it normalizes,
+# but the service normalizes a half-typed word on its own (`service/typed_word.py`).
+_SPECIAL = "|".join(re.escape(t[1:-1]) for t in SPECIAL_TOKENS)
+TAG = rf"<(?!(?:{_SPECIAL})>)/?[A-Za-z][A-Za-z0-9]*(?:\s[^<>]*)?/?>"
 MARKUP_STEPS: tuple[tuple[Regex | str, str], ...] = (  # (what is written, what it reads as)
     (Regex(f"{TAG}|&(?:nbsp|#160|#xa0);"), " "),
     (Regex("&(?:#39|#x27|apos|rsquo|lsquo|#8217|#8216);"), "'"),
