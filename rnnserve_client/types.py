@@ -37,6 +37,7 @@ class ClassifierResult:
     alternatives: list[Scored] = field(default_factory=list)
     truncated: bool = False
     out_of_scope: bool = False  # no intent was confident enough: `label` is the fallback
+    windows: int = 1  # a long text read whole in this many windows, their probabilities averaged
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,7 @@ def parse_prediction(body: dict) -> Prediction:
                     alternatives,
                     output.get("truncated", False),
                     output.get("out_of_scope", False),
+                    output.get("windows", 1),
                 )
             )
     return Prediction(body["model"], body["version"], outputs)

@@ -36,10 +36,25 @@ def classifier_output(
     top_k: int | None,
     truncated: bool,
     out_of_scope: AbstainRule | None = None,
+    windows: int = 1,
 ) -> Output:
     """One classifier answer. An out-of-scope answer (`out_of_scope.decide`) has the fallback label,
     `score` = 1 - the best in-scope intent's probability, and the best in-scope intents with their
-    probabilities as `alternatives`, so a chatbot can still offer them."""
+    probabilities as `alternatives`, so a chatbot can still offer them. A text read in several
+    windows says how many."""
+    output = _classifier_answer(probabilities, labels, top_k, truncated, out_of_scope)
+    if windows > 1:
+        output["windows"] = windows
+    return output
+
+
+def _classifier_answer(
+    probabilities: np.ndarray,
+    labels: list[str],
+    top_k: int | None,
+    truncated: bool,
+    out_of_scope: AbstainRule | None,
+) -> Output:
     if out_of_scope is not None:
         best_rows, confidence, abstain = out_of_scope.decide(probabilities[None, :])
         if abstain[0]:

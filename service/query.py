@@ -138,7 +138,7 @@ class QueryRules:
         model.head.check(query.params)
         model.check_fits(len(query.texts), query.params)
         encoded = model.encoder.encode(query.texts)
-        tokens = sum(len(e.ids) for e in encoded)
+        tokens = sum(e.tokens for e in encoded)  # every window a classifier reads
         if tokens > self._max_tokens:
             raise InvalidInput(f"inputs: {tokens} tokens exceed the limit of {self._max_tokens} per request")
         return encoded

@@ -122,6 +122,12 @@ class ClassifierOutput(BaseModel):
         "`top_k` says otherwise)",
     )
     truncated: bool = False
+    windows: int | None = Field(
+        default=None,
+        ge=2,
+        description="present when the text was longer than the model's max_sequence_length tokens: it was read "
+        "whole, in this many windows of whole sentences, and the answer is the mean of their probabilities",
+    )
 
 
 class Completion(BaseModel):

@@ -45,8 +45,14 @@ class ServedModel:
         # The folders name the model; config.json's name/version are where it was trained.
         self.name, self.version = ref.name, ref.version
         directory = ref.directory
+        # A classifier reads a long text whole, in windows (`Encoded.more`), unless told to cut it;
+        # a language model keeps the end of its prefix.
+        classifier = config.task.is_classifier
         self.encoder = TextEncoder.from_file(
-            directory / TOKENIZER_FILE, config.max_sequence_length, keep_tail=not config.task.is_classifier
+            directory / TOKENIZER_FILE,
+            config.max_sequence_length,
+            keep_tail=not classifier,
+            windows=classifier and settings.long_texts == "windows",
         )
         providers = choose_providers(
             settings.execution_provider, settings.cuda_device_id, settings.cuda_mem_limit_bytes

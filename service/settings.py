@@ -68,8 +68,16 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1_048_576, ge=1024, description="larger bodies get 413")
     max_inputs_per_request: int = Field(256, ge=1)
     max_chars_per_input: int = Field(10_000, ge=1)
-    max_tokens_per_request: int = Field(16_384, ge=1, description="after truncation, summed over inputs")
+    max_tokens_per_request: int = Field(
+        16_384, ge=1, description="tokens read (after truncation, a classifier's windows included), summed over inputs"
+    )
     max_top_k: int = Field(100, ge=1)
+    long_texts: Literal["windows", "truncate"] = Field(
+        "windows",
+        description="a classifier's text longer than its max_sequence_length tokens: read whole, in windows of "
+        "whole sentences whose probabilities are averaged (each window costs a sequence), or cut to its start "
+        "and flagged `truncated`",
+    )
     request_timeout_s: float = Field(10.0, ge=0, description="inference deadline, 504 past it; 0: none")
 
     # Security.

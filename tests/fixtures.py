@@ -45,6 +45,8 @@ def sentiment_rows(count: int, seed: int = 0) -> list[tuple[str, int]]:
         text = " ".join(p for p in (rng.choice(SUBJECTS), "was", rng.choice(FILLERS), word) if p)
         if rng.random() < 0.3:
             text += " , " + " ".join(rng.choice(SUBJECTS + FILLERS).split()) + " too"
+        if i % 3 == 0:  # some sentences end in a period, where a long text is cut into windows
+            text += " ."
         rows.append((text, label))
     return rows
 

@@ -30,6 +30,9 @@ def test_sync_client(server: Server) -> None:
         positive, negative = client.classify("sentiment", ["the movie was wonderful", "this film was awful"])
         assert isinstance(positive, ClassifierResult)
         assert (positive.label, negative.label) == ("positive", "negative")
+        assert positive.windows == 1
+        [long] = client.classify("sentiment", ["the movie was wonderful . " * 40])
+        assert long.windows == 4 and not long.truncated
         [intent] = client.classify("intent", ["play some jazz"], top_k=2)
         assert intent.label == "music" and len(intent.alternatives) == 2
         [words] = client.next_words("next-word", ["the company"], top_k=3)

@@ -51,10 +51,51 @@ def test_next_word_predictions(client: httpx.Client) -> None:
     assert len(default["outputs"][0]["next"]) == 5
 
 
-def test_long_input_is_truncated_and_flagged(client: httpx.Client) -> None:
-    long_text = " ".join(["wonderful"] * 500)
-    output = predict(client, "sentiment", [long_text]).json()["outputs"][0]
-    assert output["truncated"] is True and output["label"] == "positive"
+def probabilities(client: httpx.Client, texts: list[str]) -> list[dict[str, float]]:
+    outputs = predict(client, "sentiment", texts, params={"top_k": 2}).json()["outputs"]
+    return [{a["label"]: a["score"] for a in output["alternatives"]} for output in outputs]
+
+
+def test_a_long_text_is_read_whole_in_windows_of_sentences(client: httpx.Client) -> None:
+    """A classifier's text longer than its 64 tokens is read in windows of whole sentences and
+    answers the mean of their probabilities; nothing is cut off."""
+    first = "the film was dull and " * 7 + "boring ."  # 37 tokens: with the second, more than 64
+    second = "the cast was great , " * 7 + "wonderful ."  # 37 tokens
+    body = predict(client, "sentiment", [f"{first} {second}", first, second], params={"top_k": 2}).json()
+    whole, alone = body["outputs"][0], probabilities(client, [first, second])
+    assert whole["truncated"] is False and whole["windows"] == 2
+    assert "windows" not in body["outputs"][1]
+    for label in ("positive", "negative"):
+        mean = (alone[0][label] + alone[1][label]) / 2
+        assert abs(probabilities(client, [f"{first} {second}"])[0][label] - mean) < 1e-5
+    # A sentence longer than a window fills windows of its own.
+    output = predict(client, "sentiment", [" ".join(["wonderful"] * 500)]).json()["outputs"][0]
+    assert output["windows"] == 8 and output["truncated"] is False and output["label"] == "positive"
+    # KServe v2 answers the same probabilities.
+    v2 = {"inputs": [{"name": "text", "datatype": "BYTES", "shape": [1], "data": [f"{first} {second}"]}]}
+    tensors = {t["name"]: t for t in client.post("/v2/models/sentiment/infer", json=v2).json()["outputs"]}
+    config = client.get("/v2/models/sentiment").json()["parameters"]["labels"]
+    got = dict(zip(config, tensors["probabilities"]["data"], strict=True))
+    assert all(abs(got[k] - v) < 1e-5 for k, v in probabilities(client, [f"{first} {second}"])[0].items())
+
+
+def test_a_long_prefix_keeps_its_end_and_is_flagged(client: httpx.Client) -> None:
+    output = predict(client, "next-word", [" ".join(["the company said"] * 40)]).json()["outputs"][0]
+    assert output["truncated"] is True and "windows" not in output
+
+
+def test_the_token_limit_counts_every_window_and_windows_can_be_off(make_server, model_repository) -> None:
+    server = make_server(model_repository, RNNSERVE_MAX_TOKENS_PER_REQUEST="100")
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        fits = predict(http, "sentiment", [" ".join(["good"] * 100)])
+        assert fits.status_code == 200 and fits.json()["outputs"][0]["windows"] == 2
+        refused = predict(http, "sentiment", [" ".join(["good"] * 120)])  # its first window alone: 64
+        assert refused.status_code == 422
+        assert "120 tokens exceed the limit of 100" in refused.json()["error"]["message"]
+    cut = make_server(model_repository, RNNSERVE_LONG_TEXTS="truncate")
+    with httpx.Client(base_url=cut.url, timeout=30) as http:
+        output = predict(http, "sentiment", [" ".join(["good"] * 120)]).json()["outputs"][0]
+        assert output["truncated"] is True and "windows" not in output
 
 
 def test_concurrent_requests_come_back_matched(server: Server) -> None:

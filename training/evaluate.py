@@ -3,6 +3,7 @@ the bundle's own tokenizer: the numbers describe exactly what the service runs."
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -45,10 +46,24 @@ def label_indices(names: list[str], examples: list[Example]) -> np.ndarray:
 
 
 def classifier_logits(directory: Path, config: BundleConfig, texts: list[str]) -> np.ndarray:
-    """Logits of the exported graph [n, classes]."""
+    """Logits of the exported graph [n, classes], on each text's first `max_sequence_length` tokens
+    (what calibration and the out-of-scope rule are fitted on)."""
     encoder = TextEncoder.from_file(directory / TOKENIZER_FILE, config.max_sequence_length, False)
-    ids = [e.ids for e in encoder.encode(texts)]
-    logits = np.zeros((len(texts), len(config.labels)), dtype=np.float32)
+    return _logits(directory, config, [e.ids for e in encoder.encode(texts)])
+
+
+def classifier_probabilities(directory: Path, config: BundleConfig, texts: list[str]) -> np.ndarray:
+    """Calibrated probabilities [n, classes] as the service answers them: a text longer than
+    `max_sequence_length` tokens is read in windows and answers the mean of their probabilities."""
+    encoder = TextEncoder.from_file(directory / TOKENIZER_FILE, config.max_sequence_length, False, windows=True)
+    encoded = encoder.encode(texts)
+    windows = softmax(_logits(directory, config, [w for e in encoded for w in e.windows]) / config.temperature)
+    starts = np.cumsum([0] + [len(e.windows) for e in encoded])
+    return np.stack([windows[a:b].mean(axis=0) for a, b in itertools.pairwise(starts)])
+
+
+def _logits(directory: Path, config: BundleConfig, ids: list[list[int]]) -> np.ndarray:
+    logits = np.zeros((len(ids), len(config.labels)), dtype=np.float32)
     session = create_session(directory / MODEL_FILE, [CPU])
     for batch in bucket_batches([len(s) for s in ids], BATCH, shuffle=False):
         padded, lengths = pad([ids[i] for i in batch])
@@ -59,8 +74,7 @@ def classifier_logits(directory: Path, config: BundleConfig, texts: list[str]) -
 def _evaluate_classifier(directory: Path, config: BundleConfig, examples: list[Example]) -> dict:
     names = config.answer_labels
     truth = label_indices(names, examples)
-    logits = classifier_logits(directory, config, [e.text for e in examples])
-    probabilities = softmax(logits / config.temperature)
+    probabilities = classifier_probabilities(directory, config, [e.text for e in examples])
     predicted = config.predict_indices(probabilities)
     metrics = classification_metrics(truth, predicted, len(names))
     if OUT_OF_SCOPE in names:

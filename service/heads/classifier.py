@@ -27,15 +27,15 @@ class ClassifierHead:
             raise InvalidInput("params.max_words: completion is for next-word models")
 
     async def predict(self, encoded: list[Encoded], params: PredictParams, runner: Runner) -> list[Output]:
-        rows = await runner.batch([e.ids for e in encoded])
+        rows = await self._probabilities(encoded, runner)
         return [
-            classifier_output(row, self.labels, params.top_k, e.truncated, self._rule)
+            classifier_output(row, self.labels, params.top_k, e.truncated, self._rule, len(e.windows))
             for row, e in zip(rows, encoded, strict=True)
         ]
 
     async def infer(self, encoded: list[Encoded], params: PredictParams, runner: Runner) -> list[dict]:
         # Every label's probability, in the metadata's label order: `top_k` does not apply.
-        rows = await runner.batch([e.ids for e in encoded])
+        rows = await self._probabilities(encoded, runner)
         answers = [
             classifier_output(row, self.labels, None, e.truncated, self._rule)
             for row, e in zip(rows, encoded, strict=True)
@@ -52,6 +52,20 @@ class ClassifierHead:
                 "data": probabilities.ravel().tolist(),
             },
         ]
+
+    @staticmethod
+    async def _probabilities(encoded: list[Encoded], runner: Runner) -> list[np.ndarray]:
+        """One row per text: a text read in windows answers the mean of their probabilities (the
+        windows go through the batcher with the other texts)."""
+        if all(not e.more for e in encoded):
+            return await runner.batch([e.ids for e in encoded])
+        rows = await runner.batch([w for e in encoded for w in e.windows])
+        answers, start = [], 0
+        for e in encoded:
+            count = 1 + len(e.more)
+            answers.append(rows[start] if count == 1 else np.mean(rows[start : start + count], axis=0))
+            start += count
+        return answers
 
     def metadata(self) -> tuple[list[dict], dict]:
         outputs = [
