@@ -8,8 +8,11 @@ one review of that label, over `--shuffles` shuffles. A review made of sentences
 the easy case for reading the whole: a real review mixes praise and complaint, and its label is the
 writer's verdict. What this measures is how much of a long text truncation throws away.
 
+Then what windows cost: encoding texts that fit one window, and with `--service SECONDS` one long
+review per request through two services, one reading it whole and one cutting it.
+
     python benchmarks/long_texts.py [--bundles BUNDLE ...] [--sentences 3 6 10] [--shuffles 5]
-                                    [--write training/REPORT.md]
+                                    [--service SECONDS] [--write BENCHMARKS.md]
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import argparse
 import random
 import statistics
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +29,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.bench_service import newest_bundle  # noqa: E402
+from benchmarks.bench_service import Service, body, newest_bundle, wrk  # noqa: E402
 from benchmarks.raw_text import SST_TRAIN, sst_as_typed  # noqa: E402
 from benchmarks.report import publish  # noqa: E402
 from rnnserve_bundle.config import TOKENIZER_FILE, BundleConfig, Task  # noqa: E402
@@ -59,6 +63,74 @@ def reviews(sentences: list[Example], per_review: int, seed: int) -> list[Exampl
     return built
 
 
+def encode_us(encoder: TextEncoder, texts: list[str], repeats: int = 300) -> float:
+    started = time.perf_counter()
+    for _ in range(repeats):
+        encoder.encode(texts)
+    return (time.perf_counter() - started) / repeats * 1e6
+
+
+def short_text_cost(bundle: Path) -> list[str]:
+    """What windows cost a text that fits one: encoding the service benchmark's 32 texts (all
+    shorter than a window) with and without them, medians of 7 alternating rounds."""
+    config = BundleConfig.load(bundle)
+    encoders = {
+        windows: TextEncoder.from_file(bundle / TOKENIZER_FILE, config.max_sequence_length, False, windows=windows)
+        for windows in (False, True)
+    }
+    texts = body(32)["inputs"]
+    for encoder in encoders.values():
+        encode_us(encoder, texts, 30)
+    rounds = [{w: encode_us(e, texts) for w, e in encoders.items()} for _ in range(7)]
+    cut, whole = (statistics.median(r[w] for r in rounds) for w in (False, True))
+    return [
+        "",
+        f"Texts that fit one window (the service benchmark's 32 texts, `{_name(bundle)}`): {cut:.0f} us to encode "
+        f"them cutting long texts, {whole:.0f} us reading long texts in windows (medians of 7 alternating rounds).",
+    ]
+
+
+def service_cost(review: str, seconds: int, rounds: int = 2) -> list[str]:
+    """One long review per request through the service, read whole (the default) against cut to its
+    first window (`RNNSERVE_LONG_TEXTS=truncate`): two servers side by side, loaded in alternating
+    wrk runs (1 thread) with 1 and 16 connections."""
+    servers = {mode: Service(RNNSERVE_LONG_TEXTS=mode) for mode in ("windows", "truncate")}
+    request = {"model": "sentiment", "inputs": [review]}
+    results: dict[tuple[str, int], list[dict]] = {}
+    try:
+        for _ in range(rounds):
+            for connections in (1, 16):
+                for mode, server in servers.items():
+                    results.setdefault((mode, connections), []).append(
+                        wrk(f"{server.url}/predict", request, connections, seconds)
+                    )
+    finally:
+        for server in servers.values():
+            server.stop()
+    rows = [
+        "",
+        f"Through the service, one review of {len(review.split())} words per request (`--service {seconds}`: "
+        f"{rounds} alternating rounds of {seconds} s; requests/s and latencies, medians over the rounds):",
+        "",
+        "| load | cut to the first window: requests/s | read whole: requests/s | whole / cut | cut: p50 / p99 ms "
+        "| whole: p50 / p99 ms |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for connections in (1, 16):
+        cut, whole = results[("truncate", connections)], results[("windows", connections)]
+
+        def median(runs: list[dict], key: str) -> float:
+            return statistics.median(r[key] for r in runs)
+
+        rows.append(
+            f"| {connections} connection{'s' if connections > 1 else ''} | {median(cut, 'rps'):.0f} | "
+            f"{median(whole, 'rps'):.0f} | {median(whole, 'rps') / median(cut, 'rps'):.2f} | "
+            f"{median(cut, 'p50_ms'):.2f} / {median(cut, 'p99_ms'):.2f} | "
+            f"{median(whole, 'p50_ms'):.2f} / {median(whole, 'p99_ms'):.2f} |"
+        )
+    return rows
+
+
 def _name(bundle: Path) -> str:
     return str(bundle.resolve().relative_to(ROOT)) if bundle.resolve().is_relative_to(ROOT) else str(bundle)
 
@@ -68,6 +140,7 @@ def main() -> None:
     parser.add_argument("--bundles", nargs="+", type=Path, default=[newest_bundle("sentiment")])
     parser.add_argument("--sentences", nargs="+", type=int, default=[3, 6, 10])
     parser.add_argument("--shuffles", type=int, default=5)
+    parser.add_argument("--service", type=int, default=0, help="seconds per wrk run; 0: no service runs")
     parser.add_argument("--write", type=Path)
     args = parser.parse_args()
     sentences = held_out_sentences(args.bundles[0])
@@ -104,6 +177,9 @@ def main() -> None:
                 f"{statistics.mean(long_share):.0%} | {statistics.mean(first):.3f} | {statistics.mean(whole):.3f} | "
                 f"{statistics.mean(windows) if windows else 1:.1f} |"
             )
+    lines += short_text_cost(args.bundles[0])
+    if args.service:
+        lines += service_cost(reviews(sentences, max(args.sentences), 0)[0].text, args.service)
     publish("\n".join(lines) + "\n", args.write)
 
 
