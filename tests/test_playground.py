@@ -62,6 +62,15 @@ def test_typing_shows_intent_sentiment_and_suggestions(model_repository: Path, m
     for item in browser.find_elements("css selector", "#next-words li"):
         assert item.text.startswith("an")
     assert text_of(browser, "status") == ""
+    assert not browser.find_element("id", "sentiment-windows").is_displayed()
+    # A text longer than a window (as pasted: one input event) is read whole, and the page says so.
+    browser.execute_script(
+        "const box = document.getElementById('message'); box.value = arguments[0];"
+        "box.dispatchEvent(new Event('input'));",
+        "the movie was wonderful . " * 40,
+    )
+    wait_for(browser, lambda d: text_of(d, "sentiment-windows") == "read whole in 4 windows")
+    assert text_of(browser, "sentiment-label") == "positive"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     assert browser.save_screenshot(str(ARTIFACTS / "playground.png"))
 

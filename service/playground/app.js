@@ -113,6 +113,9 @@ async function classify(text) {
       $(`${panel}-label`).textContent = output.label;
       $(`${panel}-score`).textContent = percent(output.score);
       $(`${panel}-latency`).textContent = `${ms.toFixed(1)} ms`;
+      // A text longer than the model's window is read whole, in windows whose answers are averaged.
+      $(`${panel}-windows`).hidden = !output.windows;
+      $(`${panel}-windows`).textContent = output.windows ? `read whole in ${output.windows} windows` : "";
       if (panel === "intent") {
         $("intent-oos").hidden = !output.out_of_scope;
         fill($("intent-alternatives"), (output.alternatives || []).map((a) => `${a.label} ${percent(a.score)}`));
