@@ -188,15 +188,14 @@ def detect(texts: Iterable[str], split_punctuation: bool = False) -> Conventions
     corpora (SNIPS) show none of the treebank ones, and their tokenizer reads text as before."""
     tokens: Counter[str] = Counter()
     lines = final_periods = 0
-    has_markup = False
-    reserved = set(SPECIAL_TOKENS)  # PTB's `<unk>` is no tag
+    has_markup = False  # PTB's `<unk>` is no tag (`TAG`)
     for text in texts:
         words = text.split()
         if not words:
             continue
         lines += 1
         if not has_markup and ("<" in text or "&" in text):
-            has_markup = MARKUP.search(" ".join(w for w in words if w not in reserved)) is not None
+            has_markup = MARKUP.search(text) is not None
         final_periods += words[-1].endswith(".")
         tokens.update(words)
     total = sum(tokens.values()) or 1
