@@ -41,11 +41,16 @@ def latency(results: list[dict]) -> str:
     return f"{p50:.2f} / {p99:.2f}"
 
 
-def encode_us(bundle: Path, count: int, repeats: int = 300) -> float:
-    """Microseconds per call encoding `count` of the load's texts, with the service's encoder."""
+def encode_us(bundle: Path, count: int, repeats: int = 300, windows: bool | None = None) -> float:
+    """Microseconds per call encoding `count` of the load's texts, with the service's encoder
+    (`windows`: whether a classifier reads long texts in windows; None: as the service's default)."""
     config = BundleConfig.load(bundle)
+    classifier = config.task.is_classifier
     encoder = TextEncoder.from_file(
-        bundle / TOKENIZER_FILE, config.max_sequence_length, keep_tail=not config.task.is_classifier
+        bundle / TOKENIZER_FILE,
+        config.max_sequence_length,
+        keep_tail=not classifier,
+        windows=classifier if windows is None else windows,
     )
     texts = body(count)["inputs"]
     for _ in range(repeats // 10):  # warm-up: the first calls also start the tokenizer's thread pool

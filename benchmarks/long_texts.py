@@ -21,7 +21,6 @@ import argparse
 import random
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -29,10 +28,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.bench_service import Service, body, newest_bundle, wrk  # noqa: E402
-from benchmarks.raw_text import SST_TRAIN, sst_as_typed  # noqa: E402
+from benchmarks.bench_service import Service, newest_bundle, wrk  # noqa: E402
+from benchmarks.bench_versions import encode_us  # noqa: E402
+from benchmarks.raw_text import sentiment_validation, sst_as_typed  # noqa: E402
 from benchmarks.report import publish  # noqa: E402
-from rnnserve_bundle.config import TOKENIZER_FILE, BundleConfig, Task  # noqa: E402
+from rnnserve_bundle.config import TOKENIZER_FILE, BundleConfig  # noqa: E402
 from rnnserve_bundle.encoder import TextEncoder  # noqa: E402
 from rnnserve_bundle.tensors import softmax  # noqa: E402
 from training.data import Example  # noqa: E402
@@ -40,14 +40,7 @@ from training.evaluate import classifier_logits, classifier_probabilities  # noq
 
 
 def held_out_sentences(bundle: Path) -> list[Example]:
-    from training.pipeline import TrainOptions, load_splits
-
-    options = TrainOptions(task=Task.SENTIMENT, data_format="sst2", data=SST_TRAIN, out=bundle, valid_split="auto")
-    config = BundleConfig.load(bundle)
-    _, validation, _ = load_splits(options, config.training["hyperparameters"].get("seed", 13))
-    if len(validation) != config.metrics["validation"]["examples"]:
-        raise RuntimeError("the rebuilt validation split differs from the one in config.json")
-    return [Example(sst_as_typed(e.text), e.label) for e in validation]
+    return [Example(sst_as_typed(e.text), e.label) for e in sentiment_validation(bundle)]
 
 
 def reviews(sentences: list[Example], per_review: int, seed: int) -> list[Example]:
@@ -63,25 +56,10 @@ def reviews(sentences: list[Example], per_review: int, seed: int) -> list[Exampl
     return built
 
 
-def encode_us(encoder: TextEncoder, texts: list[str], repeats: int = 300) -> float:
-    started = time.perf_counter()
-    for _ in range(repeats):
-        encoder.encode(texts)
-    return (time.perf_counter() - started) / repeats * 1e6
-
-
 def short_text_cost(bundle: Path) -> list[str]:
     """What windows cost a text that fits one: encoding the service benchmark's 32 texts (all
     shorter than a window) with and without them, medians of 7 alternating rounds."""
-    config = BundleConfig.load(bundle)
-    encoders = {
-        windows: TextEncoder.from_file(bundle / TOKENIZER_FILE, config.max_sequence_length, False, windows=windows)
-        for windows in (False, True)
-    }
-    texts = body(32)["inputs"]
-    for encoder in encoders.values():
-        encode_us(encoder, texts, 30)
-    rounds = [{w: encode_us(e, texts) for w, e in encoders.items()} for _ in range(7)]
+    rounds = [{windows: encode_us(bundle, 32, windows=windows) for windows in (False, True)} for _ in range(7)]
     cut, whole = (statistics.median(r[w] for r in rounds) for w in (False, True))
     return [
         "",

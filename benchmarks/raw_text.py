@@ -117,14 +117,20 @@ def as_scraped(text: str) -> str:
     return "<p>" + html.escape(text).replace(", ", ",<br />") + "</p><br /><br />"
 
 
-def sentiment_rows(bundles: list[Path]) -> list[str]:
+def sentiment_validation(bundle: Path) -> list[Example]:
+    """A sentiment bundle's held-out SST-2 sentences, rebuilt exactly as its training carved them."""
     from training.pipeline import TrainOptions, load_splits
 
-    options = TrainOptions(task=Task.SENTIMENT, data_format="sst2", data=SST_TRAIN, out=bundles[0], valid_split="auto")
-    config = BundleConfig.load(bundles[0])
+    options = TrainOptions(task=Task.SENTIMENT, data_format="sst2", data=SST_TRAIN, out=bundle, valid_split="auto")
+    config = BundleConfig.load(bundle)
     _, validation, _ = load_splits(options, config.training["hyperparameters"].get("seed", 13))
     if len(validation) != config.metrics["validation"]["examples"]:
         raise RuntimeError("the rebuilt validation split differs from the one in config.json")
+    return validation
+
+
+def sentiment_rows(bundles: list[Path]) -> list[str]:
+    validation = sentiment_validation(bundles[0])
     typed = [Example(sst_as_typed(e.text), e.label) for e in validation]
     bare = [Example(without_apostrophes(e.text), e.label) for e in typed]
     phone = [Example(as_on_a_phone(e.text), e.label) for e in typed]

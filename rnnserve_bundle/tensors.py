@@ -1,5 +1,6 @@
-"""The numeric side of the bundle contract: how sequences are padded for the graphs and how their
-logits become the probabilities a bundle promises (softmax of logits over the calibrated temperature)."""
+"""The numeric side of the bundle contract: how sequences are padded for the graphs, how their
+logits become the probabilities a bundle promises (softmax of logits over the calibrated
+temperature), and how a classifier's text read in several windows answers (their mean)."""
 
 from __future__ import annotations
 
@@ -23,3 +24,13 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max(axis=-1, keepdims=True)
     exp = np.exp(shifted)
     return exp / exp.sum(axis=-1, keepdims=True)
+
+
+def mean_per_text(rows: Sequence[np.ndarray], counts: Sequence[int]) -> list[np.ndarray]:
+    """One row per text from the rows of its windows (`counts[i]` consecutive rows for text i,
+    `Encoded.windows`): the mean of their probabilities; a text of one window keeps its row."""
+    answers, start = [], 0
+    for count in counts:
+        answers.append(rows[start] if count == 1 else np.mean(rows[start : start + count], axis=0))
+        start += count
+    return answers

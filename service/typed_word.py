@@ -52,7 +52,8 @@ def in_typed_case(word: str, typed: str) -> str:
 
 class TypedWords:
     def __init__(self, tokenizer: Tokenizer, vocabulary: list[str], conventions: dict[str, Any]) -> None:
-        self._tokenizer = tokenizer
+        # The tokenizer's own steps, read once: `Tokenizer.normalizer` builds a new wrapper per access.
+        self._normalizer, self._pre_tokenizer = tokenizer.normalizer, tokenizer.pre_tokenizer
         self._ids = {w: i for i, w in enumerate(vocabulary) if w not in SPECIAL_TOKENS}
         # Words in order, for the ones that start with what is being typed (a bisect, not a scan).
         words = sorted(self._ids.items())
@@ -69,7 +70,7 @@ class TypedWords:
     def read(self, typed: str) -> Reading | None:
         """The typed word as whole pieces and the start of one more; None when it holds a piece
         the vocabulary lacks, or more whole pieces than a word of the corpus does."""
-        normalizer, pre_tokenizer = self._tokenizer.normalizer, self._tokenizer.pre_tokenizer
+        normalizer, pre_tokenizer = self._normalizer, self._pre_tokenizer
         text = normalizer.normalize_str(typed) if normalizer is not None else typed
         pieces = [p for p, _ in pre_tokenizer.pre_tokenize_str(text)] if pre_tokenizer is not None else text.split()
         if pieces and pieces[-1] in self._signs:

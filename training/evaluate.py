@@ -3,7 +3,6 @@ the bundle's own tokenizer: the numbers describe exactly what the service runs."
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,7 @@ from rnnserve_bundle.config import (
 )
 from rnnserve_bundle.encoder import TextEncoder
 from rnnserve_bundle.sessions import CPU, create_session
-from rnnserve_bundle.tensors import softmax
+from rnnserve_bundle.tensors import mean_per_text, softmax
 from training.batching import bucket_batches, pad
 from training.calibration import expected_calibration_error
 from training.data import OUT_OF_SCOPE, DataError, Example
@@ -58,8 +57,7 @@ def classifier_probabilities(directory: Path, config: BundleConfig, texts: list[
     encoder = TextEncoder.from_file(directory / TOKENIZER_FILE, config.max_sequence_length, False, windows=True)
     encoded = encoder.encode(texts)
     windows = softmax(_logits(directory, config, [w for e in encoded for w in e.windows]) / config.temperature)
-    starts = np.cumsum([0] + [len(e.windows) for e in encoded])
-    return np.stack([windows[a:b].mean(axis=0) for a, b in itertools.pairwise(starts)])
+    return np.stack(mean_per_text(list(windows), [len(e.windows) for e in encoded]))
 
 
 def _logits(directory: Path, config: BundleConfig, ids: list[list[int]]) -> np.ndarray:

@@ -7,6 +7,7 @@ import numpy as np
 
 from rnnserve_bundle.config import BundleConfig
 from rnnserve_bundle.encoder import Encoded
+from rnnserve_bundle.tensors import mean_per_text
 from service.errors import InvalidInput
 from service.heads.base import Runner
 from service.postprocess import Output, classifier_output
@@ -55,17 +56,9 @@ class ClassifierHead:
 
     @staticmethod
     async def _probabilities(encoded: list[Encoded], runner: Runner) -> list[np.ndarray]:
-        """One row per text: a text read in windows answers the mean of their probabilities (the
-        windows go through the batcher with the other texts)."""
-        if all(not e.more for e in encoded):
-            return await runner.batch([e.ids for e in encoded])
+        """One row per text; a long text's windows go through the batcher with the other texts."""
         rows = await runner.batch([w for e in encoded for w in e.windows])
-        answers, start = [], 0
-        for e in encoded:
-            count = 1 + len(e.more)
-            answers.append(rows[start] if count == 1 else np.mean(rows[start : start + count], axis=0))
-            start += count
-        return answers
+        return mean_per_text(rows, [len(e.windows) for e in encoded])
 
     def metadata(self) -> tuple[list[dict], dict]:
         outputs = [
