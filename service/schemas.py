@@ -29,8 +29,8 @@ class PredictParams(BaseModel):
         description="completions per input: sample draws this many, beam returns its best (at most beam_width), "
         "greedy always one",
     )
-    temperature: float = Field(default=1.0, gt=0, le=10, description="sample: divides the logits")
-    top_p: float = Field(default=1.0, gt=0, le=1, description="sample: nucleus mass")
+    temperature: float = Field(default=1.0, gt=0, le=10, allow_inf_nan=False, description="sample: divides the logits")
+    top_p: float = Field(default=1.0, gt=0, le=1, allow_inf_nan=False, description="sample: nucleus mass")
     seed: int | None = Field(default=None, ge=0, le=MAX_SEED, description="sample: for reproducible draws")
     stop_at_sentence_end: bool = Field(
         default=True, description="a completion may end with the sentence before max_words; false: always max_words"

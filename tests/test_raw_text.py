@@ -1,5 +1,5 @@
-"""Raw typed text is read the way the corpus was written, and suggestions never offer special
-tokens; the corpus's number token is marked as a placeholder."""
+"""Raw typed text is read the way the corpus was written, a text cannot spell the special tokens,
+suggestions never offer them; the corpus's number token is marked as a placeholder."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from pathlib import Path
 import httpx
 from tokenizers import Tokenizer
 
-from rnnserve_bundle.config import SPECIAL_TOKENS, BundleConfig
+from rnnserve_bundle.config import BOS_TOKEN, EOS_TOKEN, PAD_TOKEN, SPECIAL_TOKENS, BundleConfig
+from rnnserve_bundle.encoder import TextEncoder
 from tests.conftest import run_cli
 from training.text_conventions import Conventions, detect
 
@@ -184,3 +185,41 @@ def test_a_scraped_review_is_answered_as_the_plain_one(client: httpx.Client) -> 
         for texts in (plain, scraped)
     ]
     assert [(o["label"], o["score"]) for o in answers[0]] == [(o["label"], o["score"]) for o in answers[1]]
+
+
+def test_control_tokens_a_text_spells_read_as_an_unknown_word(model_repository: Path) -> None:
+    """A text cannot put padding or a sentence start where the tokenizer would not: `<pad>`,
+    `<bos>`, `<eos>` typed, escaped or in full-width brackets read as a word the vocabulary lacks."""
+    for name, keep_tail in (("next-word", True), ("sentiment", False)):
+        encoder = TextEncoder.from_file(model_repository / name / "1" / "tokenizer.json", 64, keep_tail)
+        controls = {encoder.tokenizer.token_to_id(t) for t in (PAD_TOKEN, BOS_TOKEN, EOS_TOKEN)}
+        unknown = encoder.encode(["the qqzxv company said qqzxv"])[0].ids
+        for spelled in (
+            "the <pad> company said <eos>",
+            "the <bos> company said <pad>",
+            "the &lt;pad&gt; company said &lt;eos&gt;",
+            "the \uff1cpad\uff1e company said \uff1ceos\uff1e",
+        ):
+            ids = encoder.encode([spelled])[0].ids
+            assert not controls & set(ids[1 if keep_tail else 0 :]), (name, spelled)
+            # A classifier splits the brackets from the word unless the tokenizer matched the whole
+            # token in the raw text; the language model's vocabulary holds the tokens as words.
+            if keep_tail or spelled.startswith("the <"):
+                assert ids == unknown, (name, spelled)
+    # The language model's own marks stay: its leading <bos>, the <eos> <bos> of a sentence end, and
+    # the id a continued text starts from; a stray <bos> after it is still a typed one.
+    encoder = TextEncoder.from_file(model_repository / "next-word" / "1" / "tokenizer.json", 64, True)
+    tokens = [encoder.token(i) for i in encoder.ids("The bank said 5%. The <bos> market")]
+    assert tokens == ["<bos>", "the", "bank", "said", "n", "n", "<eos>", "<bos>", "the", "<unk>", "market"]
+    bank = encoder.tokenizer.token_to_id("bank")
+    assert [encoder.token(i) for i in encoder.ids("<bos> the", start=bank)] == ["bank", "<unk>", "the"]
+
+
+def test_a_spelled_control_token_is_answered_as_an_unknown_word(client: httpx.Client) -> None:
+    def answers(text: str) -> tuple[dict, dict, dict]:
+        predict = client.post("/predict", json={"model": "next-word", "inputs": [text]}).json()["outputs"][0]
+        suggest = client.post("/suggest", json={"model": "next-word", "text": text + " "}).json()
+        intent = client.post("/predict", json={"model": "intent", "inputs": [text]}).json()["outputs"][0]
+        return predict, suggest["next"], intent
+
+    assert answers("the <pad> bank <eos>") == answers("the qqzxv bank qqzxv")

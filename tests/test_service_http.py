@@ -176,6 +176,13 @@ def test_non_json_body(client: httpx.Client) -> None:
     deep = b"[" * 100_000 + b"]" * 100_000
     response = client.post("/predict", content=deep, headers={"content-type": "application/json"})
     assert response.status_code == 400 and "nests" in response.json()["error"]["message"]
+    # JSON's NaN and Infinity extensions parse, and a sampling parameter says it wants a number.
+    for value in (b"NaN", b"Infinity", b"-Infinity"):
+        body = b'{"model": "next-word", "inputs": ["the"], "params": {"temperature": %s, "top_p": %s}}' % (value, value)
+        response = client.post("/predict", content=body, headers={"content-type": "application/json"})
+        message = response.json()["error"]["message"]
+        assert response.status_code == 422 and "temperature: Input should be a finite number" in message, message
+        assert "top_p: Input should be a finite number" in message, message
 
 
 def test_unknown_route_and_method(client: httpx.Client) -> None:
