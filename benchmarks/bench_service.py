@@ -16,6 +16,7 @@ import json
 import os
 import platform
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -155,6 +156,47 @@ def wrk(url: str, body: dict, connections: int, seconds: int) -> dict:
     result = json.loads(output.split("WRKJSON ", 1)[1].splitlines()[0])
     result["rps"] = result["requests"] / result["seconds"]
     return result
+
+
+def setting_against(
+    variable: str,
+    values: dict[str, str],
+    request: dict,
+    seconds: int,
+    rounds: int = 2,
+    connections: tuple[int, ...] = (1, 16),
+) -> list[str]:
+    """Two services that differ by one setting (`values`: column name -> value of `variable`) side
+    by side, loaded in alternating wrk runs (1 thread) with each count of `connections`: a table
+    of requests/s and latencies, medians over the rounds, the second column's against the first's."""
+    servers = {name: Service(**{variable: value}) for name, value in values.items()}
+    results: dict[tuple[str, int], list[dict]] = {}
+    try:
+        for _ in range(rounds):
+            for count in connections:
+                for name, server in servers.items():
+                    results.setdefault((name, count), []).append(wrk(f"{server.url}/predict", request, count, seconds))
+    finally:
+        for server in servers.values():
+            server.stop()
+    first, second = values
+
+    def median(runs: list[dict], key: str) -> float:
+        return statistics.median(r[key] for r in runs)
+
+    rows = [
+        f"| load | {first}: requests/s | {second}: requests/s | {second} / {first} | {first}: p50 / p99 ms "
+        f"| {second}: p50 / p99 ms |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for count in connections:
+        a, b = results[(first, count)], results[(second, count)]
+        rows.append(
+            f"| {count} connection{'s' if count > 1 else ''} | {median(a, 'rps'):.0f} | {median(b, 'rps'):.0f} | "
+            f"{median(b, 'rps') / median(a, 'rps'):.2f} | {median(a, 'p50_ms'):.2f} / {median(a, 'p99_ms'):.2f} | "
+            f"{median(b, 'p50_ms'):.2f} / {median(b, 'p99_ms'):.2f} |"
+        )
+    return rows
 
 
 def body(count: int, model: str = "sentiment") -> dict:

@@ -41,9 +41,17 @@ def latency(results: list[dict]) -> str:
     return f"{p50:.2f} / {p99:.2f}"
 
 
-def encode_us(bundle: Path, count: int, repeats: int = 300, windows: bool | None = None) -> float:
-    """Microseconds per call encoding `count` of the load's texts, with the service's encoder
-    (`windows`: whether a classifier reads long texts in windows; None: as the service's default)."""
+def encode_us(
+    bundle: Path,
+    count: int,
+    repeats: int = 300,
+    windows: bool | None = None,
+    spelling: bool | None = None,
+    texts: list[str] | None = None,
+) -> float:
+    """Microseconds per call encoding `count` of the load's texts (or `texts`), with the service's
+    encoder (`windows`: whether a classifier reads long texts in windows, `spelling` whether it
+    reads typing slips as the words meant; None: as the service's default)."""
     config = BundleConfig.load(bundle)
     classifier = config.task.is_classifier
     encoder = TextEncoder.from_file(
@@ -51,8 +59,9 @@ def encode_us(bundle: Path, count: int, repeats: int = 300, windows: bool | None
         config.max_sequence_length,
         keep_tail=not classifier,
         windows=classifier if windows is None else windows,
+        spelling=classifier if spelling is None else spelling,
     )
-    texts = body(count)["inputs"]
+    texts = texts if texts is not None else body(count)["inputs"]
     for _ in range(repeats // 10):  # warm-up: the first calls also start the tokenizer's thread pool
         encoder.encode(texts)
     started = time.perf_counter()

@@ -28,7 +28,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.bench_service import Service, newest_bundle, wrk  # noqa: E402
+from benchmarks.bench_service import newest_bundle, setting_against  # noqa: E402
 from benchmarks.bench_versions import encode_us  # noqa: E402
 from benchmarks.raw_text import sentiment_validation, sst_as_typed  # noqa: E402
 from benchmarks.report import publish  # noqa: E402
@@ -70,43 +70,16 @@ def short_text_cost(bundle: Path) -> list[str]:
 
 def service_cost(review: str, seconds: int, rounds: int = 2) -> list[str]:
     """One long review per request through the service, read whole (the default) against cut to its
-    first window (`RNNSERVE_LONG_TEXTS=truncate`): two servers side by side, loaded in alternating
-    wrk runs (1 thread) with 1 and 16 connections."""
-    servers = {mode: Service(RNNSERVE_LONG_TEXTS=mode) for mode in ("windows", "truncate")}
+    first window (`RNNSERVE_LONG_TEXTS=truncate`), with 1 and 16 connections."""
     request = {"model": "sentiment", "inputs": [review]}
-    results: dict[tuple[str, int], list[dict]] = {}
-    try:
-        for _ in range(rounds):
-            for connections in (1, 16):
-                for mode, server in servers.items():
-                    results.setdefault((mode, connections), []).append(
-                        wrk(f"{server.url}/predict", request, connections, seconds)
-                    )
-    finally:
-        for server in servers.values():
-            server.stop()
-    rows = [
+    modes = {"cut to the first window": "truncate", "read whole": "windows"}
+    return [
         "",
         f"Through the service, one review of {len(review.split())} words per request (`--service {seconds}`: "
         f"{rounds} alternating rounds of {seconds} s; requests/s and latencies, medians over the rounds):",
         "",
-        "| load | cut to the first window: requests/s | read whole: requests/s | whole / cut | cut: p50 / p99 ms "
-        "| whole: p50 / p99 ms |",
-        "| --- | --- | --- | --- | --- | --- |",
+        *setting_against("RNNSERVE_LONG_TEXTS", modes, request, seconds, rounds),
     ]
-    for connections in (1, 16):
-        cut, whole = results[("truncate", connections)], results[("windows", connections)]
-
-        def median(runs: list[dict], key: str) -> float:
-            return statistics.median(r[key] for r in runs)
-
-        rows.append(
-            f"| {connections} connection{'s' if connections > 1 else ''} | {median(cut, 'rps'):.0f} | "
-            f"{median(whole, 'rps'):.0f} | {median(whole, 'rps') / median(cut, 'rps'):.2f} | "
-            f"{median(cut, 'p50_ms'):.2f} / {median(cut, 'p99_ms'):.2f} | "
-            f"{median(whole, 'p50_ms'):.2f} / {median(whole, 'p99_ms'):.2f} |"
-        )
-    return rows
 
 
 def _name(bundle: Path) -> str:

@@ -55,7 +55,6 @@ from rnnserve_bundle.config import (  # noqa: E402
     TOKENIZER_FILE,
     UNK_TOKEN,
     BundleConfig,
-    Task,
 )
 from training.data import Example, read_dataset  # noqa: E402
 from training.evaluate import evaluate_bundle  # noqa: E402
@@ -119,10 +118,15 @@ def as_scraped(text: str) -> str:
 
 def sentiment_validation(bundle: Path) -> list[Example]:
     """A sentiment bundle's held-out SST-2 sentences, rebuilt exactly as its training carved them."""
+    return validation_split(bundle, "sst2", SST_TRAIN)
+
+
+def validation_split(bundle: Path, data_format: str, data: Path) -> list[Example]:
+    """The validation split a classifier's training carved from `data`, rebuilt exactly."""
     from training.pipeline import TrainOptions, load_splits
 
-    options = TrainOptions(task=Task.SENTIMENT, data_format="sst2", data=SST_TRAIN, out=bundle, valid_split="auto")
     config = BundleConfig.load(bundle)
+    options = TrainOptions(task=config.task, data_format=data_format, data=data, out=bundle, valid_split="auto")
     _, validation, _ = load_splits(options, config.training["hyperparameters"].get("seed", 13))
     if len(validation) != config.metrics["validation"]["examples"]:
         raise RuntimeError("the rebuilt validation split differs from the one in config.json")

@@ -10,6 +10,7 @@ from tokenizers import Tokenizer
 
 from rnnserve_bundle.ascii_path import ascii_tokenizer
 from rnnserve_bundle.config import BOS_TOKEN, EOS_TOKEN, PAD_TOKEN, UNK_TOKEN
+from rnnserve_bundle.spelling import Speller
 
 # Tokens that end a sentence, where a long text is cut into windows.
 SENTENCE_ENDS = (".", "!", "?")
@@ -37,10 +38,13 @@ class TextEncoder:
 
     Classifiers keep the first `max_length` tokens, or with `windows` read a longer text whole, in
     windows of at most `max_length` tokens; a language model keeps `<bos>` and the last tokens of a
-    prefix, since the next word depends on how the prefix ends.
+    prefix, since the next word depends on how the prefix ends. With `spelling`, a word the
+    vocabulary lacks reads as its word one typing slip away (`rnnserve_bundle.spelling`).
     """
 
-    def __init__(self, tokenizer: Tokenizer, max_length: int, keep_tail: bool, windows: bool = False) -> None:
+    def __init__(
+        self, tokenizer: Tokenizer, max_length: int, keep_tail: bool, windows: bool = False, spelling: bool = False
+    ) -> None:
         if keep_tail and windows:
             raise ValueError("windows are for classifiers, which keep the start of a text")
         self.tokenizer = tokenizer
@@ -58,19 +62,29 @@ class TextEncoder:
         # sentence end inside a text as <eos> <bos>; a classifier's marks nothing.
         self._marks_sentences = tokenizer.post_processor is not None
         self._controls = frozenset((self._pad_id, self._bos_id, self._eos_id))
+        self._speller = Speller(tokenizer) if spelling else None
+        normalizer = tokenizer.normalizer
+        self._normalize = normalizer.normalize_str if normalizer is not None else str.lower
 
     @classmethod
-    def from_file(cls, path: Path, max_length: int, keep_tail: bool, windows: bool = False) -> TextEncoder:
-        return cls(Tokenizer.from_file(str(path)), max_length, keep_tail, windows)
+    def from_file(
+        cls, path: Path, max_length: int, keep_tail: bool, windows: bool = False, spelling: bool = False
+    ) -> TextEncoder:
+        return cls(Tokenizer.from_file(str(path)), max_length, keep_tail, windows, spelling)
 
     def encode(self, texts: list[str]) -> list[Encoded]:
         results = []
         tokenizer = self.tokenizer
         if self._ascii is not None and all(text.isascii() for text in texts):  # a flag per text: cheap
             tokenizer = self._ascii
-        # The fast batch call skips character offsets, which nothing here uses: 10-30% less time.
-        for encoding in tokenizer.encode_batch_fast(texts):
+        # The fast batch call skips character offsets: 10-30% less time, where no unknown word's
+        # characters must be found to correct its spelling.
+        spelling = self._speller is not None
+        encodings = tokenizer.encode_batch(texts) if spelling else tokenizer.encode_batch_fast(texts)
+        for text, encoding in zip(texts, encodings, strict=True):
             ids = self.without_typed_controls(encoding.ids)
+            if spelling and self.unk_id in ids:
+                ids = self._spelled(text, ids, encoding.offsets)
             if len(ids) <= self.max_length:
                 results.append(Encoded(ids or [self.unk_id], False))
             elif self.windows:
@@ -81,6 +95,22 @@ class TextEncoder:
             else:
                 results.append(Encoded(ids[: self.max_length], True))
         return results
+
+    def _spelled(self, text: str, ids: list[int], offsets: list[tuple[int, int]]) -> list[int]:
+        """`ids` with each unknown word that is one edit from a vocabulary word read as that word
+        (`offsets`: each token's characters in `text`)."""
+        assert self._speller is not None
+        spelled = list(ids)
+        for position, token in enumerate(ids):
+            if token == self.unk_id:
+                start, end = offsets[position]
+                piece = text[start:end]
+                # An ASCII word normalizes to its lower case; anything else as the tokenizer would.
+                word = piece.lower() if piece.isascii() else self._normalize(piece).strip()
+                correction = self._speller.correct(word)
+                if correction is not None:
+                    spelled[position] = correction
+        return spelled
 
     def ids(self, text: str, start: int | None = None) -> list[int]:
         """One text's ids, all of them: from `<bos>` (a language model's), or after `start`, the

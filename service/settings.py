@@ -78,6 +78,11 @@ class Settings(BaseSettings):
         "whole sentences whose probabilities are averaged (each window costs a sequence), or cut to its start "
         "and flagged `truncated`",
     )
+    spelling: Literal["correct", "as-typed"] = Field(
+        "correct",
+        description="a classifier's word that its vocabulary lacks: read as the vocabulary's most frequent word one "
+        "typing slip away (`waether`: weather), or as typed (an unknown word)",
+    )
     request_timeout_s: float = Field(10.0, ge=0, description="inference deadline, 504 past it; 0: none")
 
     # Security.

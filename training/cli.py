@@ -194,6 +194,13 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     evaluate = commands.add_parser("evaluate", help="print held-out metrics of a bundle as JSON")
     _bundle_and_data(evaluate, "held-out data")
     evaluate.add_argument("--split", default="test", help="split file to read from a directory")
+    evaluate.add_argument(
+        "--spelling",
+        choices=("correct", "as-typed"),
+        default="correct",
+        help="a classifier's words its vocabulary lacks: read as the service does by default, as the word one "
+        "typing slip away, or as typed (as RNNSERVE_SPELLING=as-typed serves them)",
+    )
     return parser
 
 
@@ -295,7 +302,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         text_field=args.text_field,
         label_field=args.label_field,
     )
-    print(json.dumps(evaluate_bundle(args.model, examples)))
+    print(json.dumps(evaluate_bundle(args.model, examples, spelling=args.spelling == "correct")))
     return 0
 
 

@@ -28,11 +28,14 @@ from training.metrics import LanguageModelScore, classification_metrics, log_sof
 BATCH = 128
 
 
-def evaluate_bundle(directory: Path, examples: list[Example], config: BundleConfig | None = None) -> dict:
-    """Held-out metrics of the exported graph; `config` when the caller holds a newer one than the file."""
+def evaluate_bundle(
+    directory: Path, examples: list[Example], config: BundleConfig | None = None, spelling: bool = True
+) -> dict:
+    """Held-out metrics of the exported graph; `config` when the caller holds a newer one than the file.
+    A classifier reads typing slips as the service does by default (`spelling`; off: as typed)."""
     config = config or BundleConfig.load(directory)
     if config.task.is_classifier:
-        return _evaluate_classifier(directory, config, examples)
+        return _evaluate_classifier(directory, config, examples, spelling)
     return _evaluate_language_model(directory, config, examples)
 
 
@@ -44,17 +47,22 @@ def label_indices(names: list[str], examples: list[Example]) -> np.ndarray:
     return np.array([index[e.label] for e in examples], dtype=np.int64)
 
 
-def classifier_logits(directory: Path, config: BundleConfig, texts: list[str]) -> np.ndarray:
+def classifier_logits(directory: Path, config: BundleConfig, texts: list[str], spelling: bool = True) -> np.ndarray:
     """Logits of the exported graph [n, classes], on each text's first `max_sequence_length` tokens
-    (what calibration and the out-of-scope rule are fitted on)."""
-    encoder = TextEncoder.from_file(directory / TOKENIZER_FILE, config.max_sequence_length, False)
+    (what calibration and the out-of-scope rule are fitted on), typing slips read as the service
+    reads them by default."""
+    encoder = TextEncoder.from_file(directory / TOKENIZER_FILE, config.max_sequence_length, False, spelling=spelling)
     return _logits(directory, config, [e.ids for e in encoder.encode(texts)])
 
 
-def classifier_probabilities(directory: Path, config: BundleConfig, texts: list[str]) -> np.ndarray:
+def classifier_probabilities(
+    directory: Path, config: BundleConfig, texts: list[str], spelling: bool = True
+) -> np.ndarray:
     """Calibrated probabilities [n, classes] as the service answers them: a text longer than
     `max_sequence_length` tokens is read in windows and answers the mean of their probabilities."""
-    encoder = TextEncoder.from_file(directory / TOKENIZER_FILE, config.max_sequence_length, False, windows=True)
+    encoder = TextEncoder.from_file(
+        directory / TOKENIZER_FILE, config.max_sequence_length, False, windows=True, spelling=spelling
+    )
     encoded = encoder.encode(texts)
     windows = softmax(_logits(directory, config, [w for e in encoded for w in e.windows]) / config.temperature)
     return np.stack(mean_per_text(list(windows), [len(e.windows) for e in encoded]))
@@ -69,10 +77,10 @@ def _logits(directory: Path, config: BundleConfig, ids: list[list[int]]) -> np.n
     return logits
 
 
-def _evaluate_classifier(directory: Path, config: BundleConfig, examples: list[Example]) -> dict:
+def _evaluate_classifier(directory: Path, config: BundleConfig, examples: list[Example], spelling: bool) -> dict:
     names = config.answer_labels
     truth = label_indices(names, examples)
-    probabilities = classifier_probabilities(directory, config, [e.text for e in examples])
+    probabilities = classifier_probabilities(directory, config, [e.text for e in examples], spelling)
     predicted = config.predict_indices(probabilities)
     metrics = classification_metrics(truth, predicted, len(names))
     if OUT_OF_SCOPE in names:

@@ -1,0 +1,109 @@
+"""Typing slips: a word the vocabulary lacks is read as its most frequent word one edit away, by
+the classifiers' encoder (training's evaluation and the service), never by a language model's."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+
+from rnnserve_bundle.config import Task
+from rnnserve_bundle.encoder import TextEncoder
+from rnnserve_bundle.spelling import Speller
+from tests.conftest import run_cli
+from training.tokenizer import build_tokenizer
+
+CORPUS = ["the weather in paris", "the weather is cold", "play some jazz", "book a table"] * 3 + [
+    "whether or not",
+    "a transfer to my account",
+    "heather said",
+]
+
+
+@pytest.fixture(scope="module")
+def encoder() -> TextEncoder:
+    tokenizer = build_tokenizer(CORPUS, Task.INTENT, vocab_size=1000, min_frequency=1)
+    return TextEncoder(tokenizer, 48, keep_tail=False, spelling=True)
+
+
+def words(encoder: TextEncoder, text: str) -> list[str]:
+    return [encoder.token(i) for i in encoder.encode([text])[0].ids]
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [
+        ("waether", "weather"),  # replaced; `whether` and `heather` are one edit away too, but rarer
+        ("weathr", "weather"),  # dropped
+        ("weatther", "weather"),  # doubled
+        ("wetaher", "weather"),  # swapped
+        ("tarnsfer", "transfer"),
+        ("Acount", "account"),  # in the case the tokenizer folds
+        ("tabel", "table"),
+    ],
+)
+def test_one_slip_reads_as_the_word(encoder: TextEncoder, typed: str, meant: str) -> None:
+    assert words(encoder, f"the {typed} now") == ["the", meant, "<unk>"]
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "jaz",  # shorter than four letters: too close to other words to guess
+        "wxyzzq",  # no word one edit away
+        "transfr3",  # not all letters
+    ],
+)
+def test_what_is_not_corrected(encoder: TextEncoder, typed: str) -> None:
+    assert "<unk>" in words(encoder, typed)
+
+
+def test_the_more_frequent_of_two_words_one_edit_away() -> None:
+    tokenizer = build_tokenizer(["whether"] * 3 + ["weather"], Task.INTENT, vocab_size=100, min_frequency=1)
+    speller = Speller(tokenizer)
+    assert tokenizer.id_to_token(speller.correct("wether") or 0) == "whether"
+    assert speller.correct("weather") is None  # a vocabulary word is left alone
+    assert speller.correct("wether") == speller.correct("wether")  # remembered, the same answer
+
+
+def test_without_spelling_and_for_language_models_words_stay_unknown(encoder: TextEncoder) -> None:
+    plain = TextEncoder(encoder.tokenizer, 48, keep_tail=False)
+    assert [plain.token(i) for i in plain.encode(["the waether"])[0].ids] == ["the", "<unk>"]
+
+
+def test_the_service_reads_slips_and_can_be_told_not_to(
+    client: httpx.Client, make_server, model_repository: Path
+) -> None:
+    def intent(http: httpx.Client, text: str) -> dict:
+        return http.post("/predict", json={"model": "intent", "inputs": [text]}).json()["outputs"][0]
+
+    slipped, meant = "will it rian in paris tomorow", "will it rain in paris tomorrow"
+    assert intent(client, slipped) == intent(client, meant)
+    # A language model reads the text as typed: a slip is a word it lacks.
+    suggest = client.post("/predict", json={"model": "next-word", "inputs": ["the moive was"]}).json()
+    assert (
+        suggest["outputs"][0]
+        == client.post("/predict", json={"model": "next-word", "inputs": ["the qqzxv was"]}).json()["outputs"][0]
+    )
+    as_typed = make_server(model_repository, RNNSERVE_SPELLING="as-typed")
+    with httpx.Client(base_url=as_typed.url, timeout=30) as http:
+        assert intent(http, slipped) != intent(http, meant)
+        assert intent(http, slipped) == intent(http, "will it qqzx in paris qqzxvw")
+
+
+def test_evaluate_reads_as_the_service_does_or_as_typed(model_repository: Path, tmp_path: Path) -> None:
+    rows = {
+        "slipped": ["will it rian in paris tomorow,weather", "plya some jazz,music", "book a tabel in rome,booking"],
+        "meant": ["will it rain in paris tomorrow,weather", "play some jazz,music", "book a table in rome,booking"],
+    }
+    metrics = {}
+    for name, lines in rows.items():
+        data = tmp_path / f"{name}.csv"
+        data.write_text("text,label\n" + "\n".join(lines) + "\n", encoding="utf-8")
+        common = ("evaluate", "--model", str(model_repository / "intent" / "1"), "--format", "csv", "--data", str(data))
+        metrics[name] = json.loads(run_cli(*common).stdout)
+        metrics[f"{name} as typed"] = json.loads(run_cli(*common, "--spelling", "as-typed").stdout)
+    assert metrics["slipped"] == metrics["meant"] == metrics["meant as typed"]
+    assert "accuracy" in metrics["slipped as typed"]
