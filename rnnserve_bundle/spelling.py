@@ -22,6 +22,7 @@ from tokenizers import Tokenizer
 MIN_LETTERS = 4
 # Unknown words recur (names, slang, the same slips): their answers are kept, up to this many.
 REMEMBERED = 1 << 16
+_UNSEEN = object()
 
 
 def _deletions(word: str) -> set[str]:
@@ -62,8 +63,10 @@ class Speller:
         when it is a vocabulary word, too short, not all letters, or no word is one edit away."""
         if len(word) < MIN_LETTERS or not word.isalpha() or word in self._ids:
             return None
-        if word in self._remembered:
-            return self._remembered[word]
+        # One read, not a test and a read: another thread's clear() may come between the two.
+        remembered = self._remembered.get(word, _UNSEEN)
+        if remembered is not _UNSEEN:
+            return remembered  # type: ignore[return-value]
         if len(self._remembered) >= REMEMBERED:
             self._remembered.clear()  # a bound, not a policy: a stream of new words starts over
         best = self._remembered[word] = self._search(word)
