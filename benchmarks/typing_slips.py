@@ -94,19 +94,44 @@ def with_slips(examples: list[Example], rate: float) -> list[Example]:
     return [Example(WORD.sub(maybe, e.text), e.label) for e in examples]
 
 
-def table(title: str, bundle: Path, sets: dict[str, tuple[list[Example], str]], rates: list[float]) -> list[str]:
-    """One row per rate: each set's metric read as typed and as corrected."""
+def with_held_letters(examples: list[Example], rate: float) -> list[Example]:
+    """Each word of two letters or more, with probability `rate`, with its last vowel (or last
+    letter) held for emphasis, three to five times in all: `soooo`, `goood`, `yesss`."""
+    rng = random.Random(SEED)
+
+    def maybe(match: re.Match) -> str:
+        word = match.group()
+        if len(word) < 2 or rng.random() >= rate:
+            return word
+        vowels = [i for i, ch in enumerate(word) if ch.lower() in "aeiouy"]
+        i = vowels[-1] if vowels else len(word) - 1
+        return word[: i + 1] + word[i] * rng.randint(2, 4) + word[i + 1 :]
+
+    return [Example(WORD.sub(maybe, e.text), e.label) for e in examples]
+
+
+def table(
+    title: str,
+    bundle: Path,
+    sets: dict[str, tuple[list[Example], str]],
+    rates: list[float],
+    held: tuple[float, ...] | list[float] = (),
+) -> list[str]:
+    """One row per rate of slips (and of held letters): each set's metric read as typed and as
+    corrected."""
     columns = " | ".join(f"{name}: as typed | {name}: corrected" for name in sets)
     rows = [f"{title} (`{bundle.relative_to(ROOT) if bundle.is_relative_to(ROOT) else bundle}`):", ""]
-    rows += [f"| slips per word | {columns} |", "| --- |" + " --- | --- |" * len(sets)]
-    for rate in rates:
+    rows += [f"| text | {columns} |", "| --- |" + " --- | --- |" * len(sets)]
+    variants = [(f"{rate:g} slips per word", with_slips, rate) for rate in rates]
+    variants += [(f"{rate:g} words with a held letter", with_held_letters, rate) for rate in held]
+    for name, change, rate in variants:
         cells = []
         for examples, metric in sets.values():
-            slipped = with_slips(examples, rate)
+            changed = change(examples, rate)
             cells += [
-                f"{evaluate_bundle(bundle, slipped, spelling=spelling)[metric]:.3f}" for spelling in (False, True)
+                f"{evaluate_bundle(bundle, changed, spelling=spelling)[metric]:.3f}" for spelling in (False, True)
             ]
-        rows.append(f"| {rate:g} | " + " | ".join(cells) + " |")
+        rows.append(f"| {name} | " + " | ".join(cells) + " |")
     return [*rows, ""]
 
 
@@ -134,6 +159,7 @@ def main() -> None:
     parser.add_argument("--banking", type=Path, help="a bundle trained on BANKING77 messages")
     parser.add_argument("--banking-data", type=Path, help="the CSV file it was trained on")
     parser.add_argument("--rates", type=float, nargs="+", default=[0.0, 0.1, 0.2])
+    parser.add_argument("--held", type=float, nargs="*", default=[0.1, 0.2], help="rates of held letters")
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "typing-slips")
     parser.add_argument("--service", type=int, default=0, help="seconds per wrk run; 0: no service runs")
     parser.add_argument("--write", type=Path)
@@ -151,16 +177,20 @@ def main() -> None:
         "",
         f"Command: `python benchmarks/typing_slips.py`. Each word of {MIN_LETTERS} letters or more slipped with "
         f"the row's probability (seed {SEED}; example: `{with_slips(splits['valid'][:1], 1.0)[0].text}` for "
-        f"`{splits['valid'][0].text}`); each metric read as typed (`--spelling as-typed`) and as the service "
-        "reads it by default (corrected).",
+        f"`{splits['valid'][0].text}`), or each word of two letters or more given a held letter (its last vowel, "
+        f"or last letter, three to five times: `{with_held_letters(splits['valid'][:1], 1.0)[0].text}`); each "
+        "metric read as typed (`--spelling as-typed`) and as the service reads it by default (corrected).",
         "",
         *table(
             "Sentiment, held-out SST-2 sentences, accuracy",
             args.sentiment,
             {"accuracy": (sentiment, "accuracy")},
             args.rates,
+            args.held,
         ),
-        *table("Intent, SNIPS validation requests and out-of-scope requests", args.intent, intent, args.rates),
+        *table(
+            "Intent, SNIPS validation requests and out-of-scope requests", args.intent, intent, args.rates, args.held
+        ),
     ]
     if args.banking is not None:
         banking = validation_split(args.banking, "csv", args.banking_data)

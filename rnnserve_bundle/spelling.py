@@ -7,7 +7,9 @@ added, replaced, or two neighbours swapped (optimal string alignment distance 1)
 from an index of each vocabulary word's one-letter deletions (the symmetric delete method of
 SymSpell, Garbe 2012): every word at distance 1 shares a deletion, or is one, with the typed word,
 so a lookup costs a few dictionary reads, not a scan of the vocabulary. Frequency is the id: a
-`tokenizers` word-level vocabulary is numbered by count in the training text.
+`tokenizers` word-level vocabulary is numbered by count in the training text. A letter held down
+for emphasis (`soooo good`) is read first: the word with each run of three or more shortened to two
+letters, then to one.
 
 Hand-written rather than a library: the spelling libraries on PyPI (symspellpy, pyspellchecker)
 bring their own English dictionaries, and the words to reach are the model's own, whose ids the
@@ -16,6 +18,8 @@ tokenizer already has; what is needed here is the one index below.
 
 from __future__ import annotations
 
+import re
+
 from tokenizers import Tokenizer
 
 # Shorter words are too close to each other to correct (`tne`: the, one, tone?) and rarely typos.
@@ -23,6 +27,8 @@ MIN_LETTERS = 4
 # Unknown words recur (names, slang, the same slips): their answers are kept, up to this many.
 REMEMBERED = 1 << 16
 _UNSEEN = object()
+# A letter three or more times in a row: no English word has one.
+_RUN = re.compile(r"(\w)\1{2,}")
 
 
 def _deletions(word: str) -> set[str]:
@@ -73,6 +79,15 @@ class Speller:
         return best
 
     def _search(self, word: str) -> int | None:
+        # A letter held down for emphasis (`soooo`, `goood`): the word with its runs shortened to
+        # two letters, then to one, when that is a vocabulary word (Han and Baldwin 2011).
+        if _RUN.search(word):
+            for shortened in (_RUN.sub(r"\1\1", word), _RUN.sub(r"\1", word)):
+                if shortened in self._ids:
+                    return self._ids[shortened]
+            word = _RUN.sub(r"\1\1", word)
+            if len(word) < MIN_LETTERS:
+                return None
         best: int | None = None
         for key in (word, *_deletions(word)):
             for candidate in self._index.get(key, ()):

@@ -42,6 +42,9 @@ def words(encoder: TextEncoder, text: str) -> list[str]:
         ("tarnsfer", "transfer"),
         ("Acount", "account"),  # in the case the tokenizer folds
         ("tabel", "table"),
+        ("weeeather", "weather"),  # a letter held for emphasis: the run shortened to two
+        ("jaaaazz", "jazz"),  # ... or to one
+        ("plaaaaay", "play"),
     ],
 )
 def test_one_slip_reads_as_the_word(encoder: TextEncoder, typed: str, meant: str) -> None:
