@@ -31,7 +31,9 @@ import os
 import random
 import re
 import statistics
+import string
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,6 +44,9 @@ from benchmarks.bench_versions import encode_us  # noqa: E402
 from benchmarks.intent_oos import prepare  # noqa: E402
 from benchmarks.raw_text import sentiment_validation, sst_as_typed, validation_split  # noqa: E402
 from benchmarks.report import publish  # noqa: E402
+from rnnserve_bundle.config import TOKENIZER_FILE, BundleConfig  # noqa: E402
+from rnnserve_bundle.encoder import TextEncoder  # noqa: E402
+from rnnserve_bundle.spelling import SEARCHES_PER_REQUEST  # noqa: E402
 from training.data import Example  # noqa: E402
 from training.evaluate import evaluate_bundle  # noqa: E402
 
@@ -152,6 +157,36 @@ def cost_rows(bundle: Path, examples: list[Example], rate: float) -> list[str]:
     return rows
 
 
+def worst_case_rows(bundle: Path, texts: int = 256, words: int = 64) -> list[str]:
+    """The most unknown words the default limits let one request hold: `texts` texts of `words`
+    random words of 4-8 letters (256 x 64 = RNNSERVE_MAX_TOKENS_PER_REQUEST's 16,384), each one a
+    new search; encoded once, then again with every word remembered."""
+    rng = random.Random(SEED)
+    batch = [
+        " ".join("".join(rng.choice(string.ascii_lowercase) for _ in range(rng.randint(4, 8))) for _ in range(words))
+        for _ in range(texts)
+    ]
+    config = BundleConfig.load(bundle)
+    cells = []
+    for spelling in (False, True):
+        encoder = TextEncoder.from_file(
+            bundle / TOKENIZER_FILE, config.max_sequence_length, False, windows=True, spelling=spelling
+        )
+        for _ in range(2):
+            started = time.perf_counter()
+            encoder.encode(batch, max_searches=SEARCHES_PER_REQUEST)
+            cells.append((time.perf_counter() - started) * 1000)
+    return [
+        "",
+        f"The worst case the default limits allow: {texts} texts of {words} random words of 4-8 letters in one "
+        f"request ({texts * words:,} tokens, every one unknown), `{bundle.parent.name}/{bundle.name}`: "
+        f"{cells[0]:.0f} ms to encode as typed, {cells[2]:.0f} ms corrected (the service looks up at most "
+        f"{SEARCHES_PER_REQUEST:,} words it has not seen before per request; past them a word stays unknown), "
+        f"{cells[3]:.0f} ms once those are remembered. A request over the token limit is refused before any word "
+        "is looked up.",
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sentiment", type=Path, default=newest_bundle("sentiment"))
@@ -209,6 +244,7 @@ def main() -> None:
         "| --- | --- | --- | --- | --- |",
     ]
     lines += cost_rows(args.sentiment, sentiment, rate) + cost_rows(args.intent, splits["valid"], rate)
+    lines += worst_case_rows(args.intent)
     if args.service:
         slipped = [e.text for e in with_slips(sentiment[:32], rate)]
         spellings = {"as typed": "as-typed", "corrected": "correct"}

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from tokenizers import Tokenizer
+from tokenizers import Encoding, Tokenizer
 
 from rnnserve_bundle.ascii_path import ascii_tokenizer
 from rnnserve_bundle.config import BOS_TOKEN, EOS_TOKEN, PAD_TOKEN, UNK_TOKEN
@@ -14,6 +14,14 @@ from rnnserve_bundle.spelling import Speller
 
 # Tokens that end a sentence, where a long text is cut into windows.
 SENTENCE_ENDS = (".", "!", "?")
+
+
+class TokenLimit(ValueError):
+    """The texts of one call come to more tokens than the caller allows."""
+
+    def __init__(self, tokens: int, limit: int) -> None:
+        super().__init__(f"{tokens} tokens exceed the limit of {limit}")
+        self.tokens, self.limit = tokens, limit
 
 
 @dataclass(frozen=True)
@@ -72,8 +80,11 @@ class TextEncoder:
     ) -> TextEncoder:
         return cls(Tokenizer.from_file(str(path)), max_length, keep_tail, windows, spelling)
 
-    def encode(self, texts: list[str]) -> list[Encoded]:
-        results = []
+    def encode(self, texts: list[str], max_tokens: int | None = None, max_searches: int | None = None) -> list[Encoded]:
+        """The texts' ids, as the model reads them; `TokenLimit` when they come to more than
+        `max_tokens` (every window counted), found before any spelling is corrected, so that an
+        oversized request costs no more than its tokenizing. With spelling, at most `max_searches`
+        words not seen before are looked up (`Speller.correct_many`)."""
         tokenizer = self.tokenizer
         if self._ascii is not None and all(text.isascii() for text in texts):  # a flag per text: cheap
             tokenizer = self._ascii
@@ -81,36 +92,52 @@ class TextEncoder:
         # characters must be found to correct its spelling.
         spelling = self._speller is not None
         encodings = tokenizer.encode_batch(texts) if spelling else tokenizer.encode_batch_fast(texts)
-        for text, encoding in zip(texts, encodings, strict=True):
-            ids = self.without_typed_controls(encoding.ids)
-            if spelling and self.unk_id in ids:
-                ids = self._spelled(text, ids, encoding.offsets)
-            if len(ids) <= self.max_length:
-                results.append(Encoded(ids or [self.unk_id], False))
-            elif self.windows:
-                first, *more = self._split(ids)
-                results.append(Encoded(first, False, tuple(more)))
-            elif self.keep_tail:
-                results.append(Encoded([ids[0], *ids[len(ids) - self.max_length + 1 :]], True))
-            else:
-                results.append(Encoded(ids[: self.max_length], True))
-        return results
+        rows = [self.without_typed_controls(encoding.ids) for encoding in encodings]
+        if max_tokens is not None:
+            tokens = sum(self._read_length(len(ids)) for ids in rows)
+            if tokens > max_tokens:
+                raise TokenLimit(tokens, max_tokens)
+        if spelling:
+            self._spell(texts, rows, encodings, max_searches)
+        return [self._fitted(ids) for ids in rows]
 
-    def _spelled(self, text: str, ids: list[int], offsets: list[tuple[int, int]]) -> list[int]:
-        """`ids` with each unknown word that is one edit from a vocabulary word read as that word
-        (`offsets`: each token's characters in `text`)."""
+    def _read_length(self, length: int) -> int:
+        """How many of a text's `length` tokens the model reads (`Encoded.tokens`)."""
+        return max(length, 1) if self.windows or length <= self.max_length else self.max_length
+
+    def _fitted(self, ids: list[int]) -> Encoded:
+        if len(ids) <= self.max_length:
+            return Encoded(ids or [self.unk_id], False)
+        if self.windows:
+            first, *more = self._split(ids)
+            return Encoded(first, False, tuple(more))
+        if self.keep_tail:
+            return Encoded([ids[0], *ids[len(ids) - self.max_length + 1 :]], True)
+        return Encoded(ids[: self.max_length], True)
+
+    def _spell(
+        self, texts: list[str], rows: list[list[int]], encodings: list[Encoding], max_searches: int | None
+    ) -> None:
+        """Each unknown word of `rows` that is one edit from a vocabulary word read as that word, in
+        place (the encodings' offsets name each token's characters in its text)."""
         assert self._speller is not None
-        spelled = list(ids)
-        for position, token in enumerate(ids):
-            if token == self.unk_id:
-                start, end = offsets[position]
-                piece = text[start:end]
-                # An ASCII word normalizes to its lower case; anything else as the tokenizer would.
-                word = piece.lower() if piece.isascii() else self._normalize(piece).strip()
-                correction = self._speller.correct(word)
-                if correction is not None:
-                    spelled[position] = correction
-        return spelled
+        unk = self.unk_id
+        where: list[tuple[list[int], int]] = []
+        words: list[str] = []
+        for text, ids, encoding in zip(texts, rows, encodings, strict=True):
+            if unk not in ids:  # one scan in C: most texts stop here
+                continue
+            spans = encoding.offsets
+            for position, token in enumerate(ids):
+                if token == unk:
+                    start, end = spans[position]
+                    piece = text[start:end]
+                    # An ASCII word normalizes to its lower case; anything else as the tokenizer would.
+                    words.append(piece.lower() if piece.isascii() else self._normalize(piece).strip())
+                    where.append((ids, position))
+        for (ids, position), correction in zip(where, self._speller.correct_many(words, max_searches), strict=True):
+            if correction is not None:
+                ids[position] = correction
 
     def ids(self, text: str, start: int | None = None) -> list[int]:
         """One text's ids, all of them: from `<bos>` (a language model's), or after `start`, the

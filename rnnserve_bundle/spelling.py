@@ -26,6 +26,10 @@ from tokenizers import Tokenizer
 MIN_LETTERS = 4
 # Unknown words recur (names, slang, the same slips): their answers are kept, up to this many.
 REMEMBERED = 1 << 16
+# New words a request may have looked up: each costs about 5 us, a remembered one nothing. A
+# request of the most tokens the default limits allow, every one a new word, would take 16,384
+# lookups (BENCHMARKS.md); chat messages and reviews hold a few unknown words each.
+SEARCHES_PER_REQUEST = 1024
 _UNSEEN = object()
 # A letter three or more times in a row: no English word has one.
 _RUN = re.compile(r"(\w)\1{2,}")
@@ -67,16 +71,30 @@ class Speller:
     def correct(self, word: str) -> int | None:
         """The id of the correction of `word` (lower-cased, as the tokenizer normalized it), or None
         when it is a vocabulary word, too short, not all letters, or no word is one edit away."""
-        if len(word) < MIN_LETTERS or not word.isalpha() or word in self._ids:
-            return None
-        # One read, not a test and a read: another thread's clear() may come between the two.
-        remembered = self._remembered.get(word, _UNSEEN)
-        if remembered is not _UNSEEN:
-            return remembered  # type: ignore[return-value]
-        if len(self._remembered) >= REMEMBERED:
-            self._remembered.clear()  # a bound, not a policy: a stream of new words starts over
-        best = self._remembered[word] = self._search(word)
-        return best
+        return self.correct_many([word])[0]
+
+    def correct_many(self, words: list[str], searches: int | None = None) -> list[int | None]:
+        """`correct` for each word, with at most `searches` words not seen before looked up (None:
+        no bound): past them a word stays unknown, so that a request of nonsense words costs a
+        bounded time."""
+        searches = len(words) if searches is None else searches
+        corrections: list[int | None] = []
+        for word in words:
+            if len(word) < MIN_LETTERS or not word.isalpha() or word in self._ids:
+                corrections.append(None)
+                continue
+            # One read, not a test and a read: another thread's clear() may come between the two.
+            remembered = self._remembered.get(word, _UNSEEN)
+            if remembered is _UNSEEN:
+                if searches <= 0:
+                    corrections.append(None)
+                    continue
+                searches -= 1
+                if len(self._remembered) >= REMEMBERED:
+                    self._remembered.clear()  # a bound, not a policy: a stream of new words starts over
+                remembered = self._remembered[word] = self._search(word)
+            corrections.append(remembered)  # type: ignore[arg-type]
+        return corrections
 
     def _search(self, word: str) -> int | None:
         # A letter held down for emphasis (`soooo`, `goood`): the word with its runs shortened to

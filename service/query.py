@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from rnnserve_bundle.encoder import TokenLimit
+from rnnserve_bundle.spelling import SEARCHES_PER_REQUEST
 from service.continuation import MAX_TOKEN_CHARS
 from service.errors import InvalidInput
 from service.schemas import PredictParams, PredictRequest
@@ -137,11 +139,10 @@ class QueryRules:
         the model's limits."""
         model.head.check(query.params)
         model.check_fits(len(query.texts), query.params)
-        encoded = model.encoder.encode(query.texts)
-        tokens = sum(e.tokens for e in encoded)  # every window a classifier reads
-        if tokens > self._max_tokens:
-            raise InvalidInput(f"inputs: {tokens} tokens exceed the limit of {self._max_tokens} per request")
-        return encoded
+        try:  # every window a classifier reads counts
+            return model.encoder.encode(query.texts, self._max_tokens, SEARCHES_PER_REQUEST)
+        except TokenLimit as error:
+            raise InvalidInput(f"inputs: {error} per request") from None
 
 
 def document_limits(document: dict, settings: Settings) -> None:

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from rnnserve_bundle.config import Task
-from rnnserve_bundle.encoder import TextEncoder
+from rnnserve_bundle.encoder import TextEncoder, TokenLimit
 from rnnserve_bundle.spelling import Speller
 from tests.conftest import run_cli
 from training.tokenizer import build_tokenizer
@@ -110,3 +110,24 @@ def test_evaluate_reads_as_the_service_does_or_as_typed(model_repository: Path, 
         metrics[f"{name} as typed"] = json.loads(run_cli(*common, "--spelling", "as-typed").stdout)
     assert metrics["slipped"] == metrics["meant"] == metrics["meant as typed"]
     assert "accuracy" in metrics["slipped as typed"]
+
+
+def test_a_request_looks_up_a_bounded_number_of_new_words(encoder: TextEncoder) -> None:
+    speller = Speller(encoder.tokenizer)
+    weather = encoder.tokenizer.token_to_id("weather")
+    table = encoder.tokenizer.token_to_id("table")
+    # One lookup allowed: the first new word is corrected, the second stays unknown...
+    assert speller.correct_many(["waether", "tabel"], searches=1) == [weather, None]
+    # ... and a remembered word costs no lookup.
+    assert speller.correct_many(["waether", "tabel"], searches=1) == [weather, table]
+    assert speller.correct_many(["waether", "tabel", "weathr"], searches=0) == [weather, table, None]
+
+
+def test_the_token_limit_is_found_before_any_word_is_looked_up(encoder: TextEncoder) -> None:
+    spelled = TextEncoder(encoder.tokenizer, 48, keep_tail=False, windows=True, spelling=True)
+    with pytest.raises(TokenLimit) as refused:
+        spelled.encode(["the waether " * 30], max_tokens=50, max_searches=0)
+    assert (refused.value.tokens, refused.value.limit) == (60, 50)
+    # Within the limit, with no lookups allowed, a word not seen before stays unknown.
+    assert [spelled.token(i) for i in spelled.encode(["the waether"], 50, max_searches=0)[0].ids] == ["the", "<unk>"]
+    assert words(spelled, "the waether") == ["the", "weather"]
