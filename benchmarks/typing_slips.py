@@ -36,19 +36,31 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.bench_service import newest_bundle, setting_against  # noqa: E402
 from benchmarks.bench_versions import encode_us  # noqa: E402
 from benchmarks.intent_oos import prepare  # noqa: E402
-from benchmarks.raw_text import sentiment_validation, sst_as_typed, validation_split  # noqa: E402
+from benchmarks.raw_text import PTB_VALID, as_typed, sentiment_validation, sst_as_typed, validation_split  # noqa: E402
 from benchmarks.report import publish  # noqa: E402
-from rnnserve_bundle.config import TOKENIZER_FILE, BundleConfig  # noqa: E402
+from rnnserve_bundle.config import (  # noqa: E402
+    EOS_TOKEN,
+    INPUT_IDS,
+    LOGITS,
+    STEP_MODEL_FILE,
+    TOKENIZER_FILE,
+    BundleConfig,
+)
 from rnnserve_bundle.encoder import TextEncoder  # noqa: E402
+from rnnserve_bundle.sessions import CPU, create_session  # noqa: E402
 from rnnserve_bundle.spelling import SEARCHES_PER_REQUEST  # noqa: E402
-from training.data import Example  # noqa: E402
+from training.batching import pad  # noqa: E402
+from training.data import Example, read_dataset  # noqa: E402
 from training.evaluate import evaluate_bundle  # noqa: E402
+from training.metrics import LanguageModelScore, log_softmax  # noqa: E402
 
 SEED = 13
 MIN_LETTERS = 4
@@ -140,6 +152,64 @@ def table(
     return [*rows, ""]
 
 
+def ptb_as_typed() -> list[Example]:
+    rng = random.Random(SEED)
+    return [Example(as_typed(e.text, rng), None) for e in read_dataset("text", PTB_VALID) if e.text.strip()]
+
+
+def next_word_table(bundle: Path, typed: list[Example], rates: list[float]) -> list[str]:
+    """Next-word on PTB validation sentences as typed (`raw_text.as_typed`), slipped: each position's
+    next word as written scored after the prefix read as typed and as corrected, against the prefix
+    as written. (Sentences whose slips change the number of tokens are left out.)"""
+    config = BundleConfig.load(bundle)
+    plain = TextEncoder.from_file(bundle / TOKENIZER_FILE, 1 << 30, False)
+    spelled = TextEncoder.from_file(bundle / TOKENIZER_FILE, 1 << 30, False, spelling=True)
+    session = create_session(bundle / STEP_MODEL_FILE, [CPU])
+    states = [i.name for i in session.get_inputs() if i.name != INPUT_IDS]
+    shape = (config.architecture.num_layers, config.architecture.hidden_size)
+    eos = plain.tokenizer.token_to_id(EOS_TOKEN)
+
+    def score(prefixes: list[list[int]], written: list[list[int]]) -> dict:
+        result = LanguageModelScore()
+        for start in range(0, len(prefixes), 64):
+            padded, lengths = pad(prefixes[start : start + 64])
+            feeds = {
+                INPUT_IDS: padded,
+                **{name: np.zeros((shape[0], len(lengths), shape[1]), np.float32) for name in states},
+            }
+            logits = session.run([LOGITS], feeds)[0]
+            targets = np.zeros_like(padded)
+            targets[:, :-1] = pad(written[start : start + 64])[0][:, 1:]
+            targets[np.arange(len(lengths)), lengths - 1] = eos
+            real = np.arange(padded.shape[1])[None, :] < lengths[:, None]
+            result.add(log_softmax(logits[real]), targets[real])
+        return result.result()
+
+    rows = [
+        f"Next-word, PTB validation sentences as typed, the next word as written (`{bundle.relative_to(ROOT)}`):",
+        "",
+        "| text | sentences | prefix as written: top-1 / top-5 / perplexity | slipped, as typed | slipped, corrected |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    written = [e.ids for e in plain.encode([e.text for e in typed])]
+    for rate in rates:
+        slipped = [e.text for e in with_slips(typed, rate)]
+        as_typed_ids = [e.ids for e in plain.encode(slipped)]
+        corrected = [e.ids for e in spelled.encode(slipped)]
+        kept = [i for i, w in enumerate(written) if len(w) == len(as_typed_ids[i]) == len(corrected[i])]
+        truth = [written[i] for i in kept]
+        cells = [
+            score(prefixes, truth)
+            for prefixes in (truth, [as_typed_ids[i] for i in kept], [corrected[i] for i in kept])
+        ]
+        rows.append(
+            f"| {rate:g} slips per word | {len(kept):,} | "
+            + " | ".join(f"{c['top1_accuracy']:.3f} / {c['top5_accuracy']:.3f} / {c['perplexity']:.1f}" for c in cells)
+            + " |"
+        )
+    return [*rows, ""]
+
+
 def cost_rows(bundle: Path, examples: list[Example], rate: float) -> list[str]:
     """Encoding time with and without the rule: one text per call (the mean over 32) and 32 texts."""
     rows = []
@@ -191,6 +261,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sentiment", type=Path, default=newest_bundle("sentiment"))
     parser.add_argument("--intent", type=Path, default=newest_bundle("intent"))
+    parser.add_argument("--next-word", type=Path, default=newest_bundle("next-word"))
     parser.add_argument("--banking", type=Path, help="a bundle trained on BANKING77 messages")
     parser.add_argument("--banking-data", type=Path, help="the CSV file it was trained on")
     parser.add_argument("--rates", type=float, nargs="+", default=[0.0, 0.1, 0.2])
@@ -227,6 +298,8 @@ def main() -> None:
             "Intent, SNIPS validation requests and out-of-scope requests", args.intent, intent, args.rates, args.held
         ),
     ]
+    ptb = ptb_as_typed()
+    lines += next_word_table(args.next_word, ptb, args.rates)
     if args.banking is not None:
         banking = validation_split(args.banking, "csv", args.banking_data)
         lines += table(
@@ -244,6 +317,7 @@ def main() -> None:
         "| --- | --- | --- | --- | --- |",
     ]
     lines += cost_rows(args.sentiment, sentiment, rate) + cost_rows(args.intent, splits["valid"], rate)
+    lines += cost_rows(args.next_word, ptb, rate)
     lines += worst_case_rows(args.intent)
     if args.service:
         slipped = [e.text for e in with_slips(sentiment[:32], rate)]

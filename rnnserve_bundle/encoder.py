@@ -139,12 +139,21 @@ class TextEncoder:
             if correction is not None:
                 ids[position] = correction
 
-    def ids(self, text: str, start: int | None = None) -> list[int]:
+    def ids(self, text: str, start: int | None = None, max_searches: int | None = None) -> list[int]:
         """One text's ids, all of them: from `<bos>` (a language model's), or after `start`, the
-        last id already read, when the text continues one (then `start` leads the list)."""
+        last id already read, when the text continues one (then `start` leads the list); with
+        spelling, its slips read as the words meant (at most `max_searches` new words looked up)."""
+        encoding = self.tokenizer.encode(text, add_special_tokens=start is None)
         if start is None:
-            return self.without_typed_controls(self.tokenizer.encode(text).ids)
-        return self.without_typed_controls([start, *self.tokenizer.encode(text, add_special_tokens=False).ids])
+            ids = self.without_typed_controls(encoding.ids)
+            if self._speller is not None:
+                self._spell([text], [ids], [encoding], max_searches)
+            return ids
+        ids = self.without_typed_controls([start, *encoding.ids])
+        tail = ids[1:]
+        if self._speller is not None:
+            self._spell([text], [tail], [encoding], max_searches)
+        return [start, *tail]
 
     def without_typed_controls(self, ids: list[int]) -> list[int]:
         """`ids` with every control token that the text itself spelled (`<pad>`, `<bos>`, `<eos>`,

@@ -45,17 +45,17 @@ class ServedModel:
         # The folders name the model; config.json's name/version are where it was trained.
         self.name, self.version = ref.name, ref.version
         directory = ref.directory
-        # A classifier reads a long text whole, in windows (`Encoded.more`), unless told to cut it,
-        # and its typing slips as the words meant (`rnnserve_bundle.spelling`); a language model
-        # keeps the end of its prefix, read as typed: a word it lacks is also a word it predicts,
-        # and no slip can be told from a rare word there.
+        # A classifier reads a long text whole, in windows (`Encoded.more`), unless told to cut it;
+        # a language model keeps the end of its prefix. Both read typing slips as the words meant
+        # (`rnnserve_bundle.spelling`): a next-word prefix is context, the words it predicts come
+        # from its vocabulary whatever the prefix held.
         classifier = config.task.is_classifier
         self.encoder = TextEncoder.from_file(
             directory / TOKENIZER_FILE,
             config.max_sequence_length,
             keep_tail=not classifier,
             windows=classifier and settings.long_texts == "windows",
-            spelling=classifier and settings.spelling == "correct",
+            spelling=settings.spelling == "correct",
         )
         providers = choose_providers(
             settings.execution_provider, settings.cuda_device_id, settings.cuda_mem_limit_bytes

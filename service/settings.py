@@ -80,8 +80,8 @@ class Settings(BaseSettings):
     )
     spelling: Literal["correct", "as-typed"] = Field(
         "correct",
-        description="a classifier's word that its vocabulary lacks: read as the vocabulary's most frequent word one "
-        "typing slip away (`waether`: weather), or as typed (an unknown word)",
+        description="a word that a model's vocabulary lacks: read as the vocabulary's most frequent word one "
+        "typing slip away (`waether`: weather), or as typed (an unknown word); for a next-word model, in the prefix",
     )
     request_timeout_s: float = Field(10.0, ge=0, description="inference deadline, 504 past it; 0: none")
 

@@ -1,5 +1,5 @@
 """Typing slips: a word the vocabulary lacks is read as its most frequent word one edit away, by
-the classifiers' encoder (training's evaluation and the service), never by a language model's."""
+the classifiers' encoder (training's evaluation and the service) and in a next-word prefix."""
 
 from __future__ import annotations
 
@@ -71,7 +71,7 @@ def test_the_more_frequent_of_two_words_one_edit_away() -> None:
     assert speller.correct("wether") == speller.correct("wether")  # remembered, the same answer
 
 
-def test_without_spelling_and_for_language_models_words_stay_unknown(encoder: TextEncoder) -> None:
+def test_without_spelling_words_stay_unknown(encoder: TextEncoder) -> None:
     plain = TextEncoder(encoder.tokenizer, 48, keep_tail=False)
     assert [plain.token(i) for i in plain.encode(["the waether"])[0].ids] == ["the", "<unk>"]
 
@@ -84,16 +84,20 @@ def test_the_service_reads_slips_and_can_be_told_not_to(
 
     slipped, meant = "will it rian in paris tomorow", "will it rain in paris tomorrow"
     assert intent(client, slipped) == intent(client, meant)
-    # A language model reads the text as typed: a slip is a word it lacks.
-    suggest = client.post("/predict", json={"model": "next-word", "inputs": ["the moive was"]}).json()
-    assert (
-        suggest["outputs"][0]
-        == client.post("/predict", json={"model": "next-word", "inputs": ["the qqzxv was"]}).json()["outputs"][0]
-    )
+
+    # A next-word prefix too, on both routes.
+    def next_words(http: httpx.Client, text: str) -> tuple[dict, list]:
+        predict = http.post("/predict", json={"model": "next-word", "inputs": [text]}).json()["outputs"][0]
+        suggest = http.post("/suggest", json={"model": "next-word", "text": text + " "}).json()["next"]
+        return predict, suggest
+
+    prefix, meant_prefix = "the compnay reported", "the company reported"
+    assert next_words(client, prefix) == next_words(client, meant_prefix)
     as_typed = make_server(model_repository, RNNSERVE_SPELLING="as-typed")
     with httpx.Client(base_url=as_typed.url, timeout=30) as http:
         assert intent(http, slipped) != intent(http, meant)
         assert intent(http, slipped) == intent(http, "will it qqzx in paris qqzxvw")
+        assert next_words(http, prefix) != next_words(http, meant_prefix)
 
 
 def test_evaluate_reads_as_the_service_does_or_as_typed(model_repository: Path, tmp_path: Path) -> None:
@@ -131,3 +135,13 @@ def test_the_token_limit_is_found_before_any_word_is_looked_up(encoder: TextEnco
     # Within the limit, with no lookups allowed, a word not seen before stays unknown.
     assert [spelled.token(i) for i in spelled.encode(["the waether"], 50, max_searches=0)[0].ids] == ["the", "<unk>"]
     assert words(spelled, "the waether") == ["the", "weather"]
+
+
+def test_a_next_word_prefix_is_read_corrected_whole_or_continued(model_repository: Path) -> None:
+    tokenizer = model_repository / "next-word" / "1" / "tokenizer.json"
+    encoder = TextEncoder.from_file(tokenizer, 64, keep_tail=True, spelling=True)
+    plain = TextEncoder.from_file(tokenizer, 64, keep_tail=True)
+    assert encoder.ids("the compnay repoted") == plain.ids("the company reported")
+    bank = encoder.tokenizer.token_to_id("bank")
+    assert encoder.ids("repoted a mergr", start=bank) == plain.ids("reported a merger", start=bank)
+    assert encoder.encode(["the compnay repoted"])[0] == plain.encode(["the company reported"])[0]
