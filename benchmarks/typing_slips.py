@@ -36,8 +36,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -47,23 +45,15 @@ from benchmarks.intent_oos import prepare  # noqa: E402
 from benchmarks.raw_text import PTB_VALID, as_typed, sentiment_validation, sst_as_typed, validation_split  # noqa: E402
 from benchmarks.report import publish  # noqa: E402
 from rnnserve_bundle.config import (  # noqa: E402
-    EOS_TOKEN,
-    INPUT_IDS,
-    LOGITS,
-    STEP_MODEL_FILE,
     TOKENIZER_FILE,
     BundleConfig,
 )
 from rnnserve_bundle.encoder import TextEncoder  # noqa: E402
-from rnnserve_bundle.sessions import CPU, create_session  # noqa: E402
-from rnnserve_bundle.spelling import SEARCHES_PER_REQUEST  # noqa: E402
-from training.batching import pad  # noqa: E402
+from rnnserve_bundle.spelling import MIN_LETTERS, SEARCHES_PER_REQUEST  # noqa: E402
 from training.data import Example, read_dataset  # noqa: E402
-from training.evaluate import evaluate_bundle  # noqa: E402
-from training.metrics import LanguageModelScore, log_softmax  # noqa: E402
+from training.evaluate import evaluate_bundle, language_model_score  # noqa: E402
 
 SEED = 13
-MIN_LETTERS = 4
 WORD = re.compile(r"[A-Za-z]+")
 KEYBOARD = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
 
@@ -164,26 +154,6 @@ def next_word_table(bundle: Path, typed: list[Example], rates: list[float]) -> l
     config = BundleConfig.load(bundle)
     plain = TextEncoder.from_file(bundle / TOKENIZER_FILE, 1 << 30, False)
     spelled = TextEncoder.from_file(bundle / TOKENIZER_FILE, 1 << 30, False, spelling=True)
-    session = create_session(bundle / STEP_MODEL_FILE, [CPU])
-    states = [i.name for i in session.get_inputs() if i.name != INPUT_IDS]
-    shape = (config.architecture.num_layers, config.architecture.hidden_size)
-    eos = plain.tokenizer.token_to_id(EOS_TOKEN)
-
-    def score(prefixes: list[list[int]], written: list[list[int]]) -> dict:
-        result = LanguageModelScore()
-        for start in range(0, len(prefixes), 64):
-            padded, lengths = pad(prefixes[start : start + 64])
-            feeds = {
-                INPUT_IDS: padded,
-                **{name: np.zeros((shape[0], len(lengths), shape[1]), np.float32) for name in states},
-            }
-            logits = session.run([LOGITS], feeds)[0]
-            targets = np.zeros_like(padded)
-            targets[:, :-1] = pad(written[start : start + 64])[0][:, 1:]
-            targets[np.arange(len(lengths)), lengths - 1] = eos
-            real = np.arange(padded.shape[1])[None, :] < lengths[:, None]
-            result.add(log_softmax(logits[real]), targets[real])
-        return result.result()
 
     rows = [
         f"Next-word, PTB validation sentences as typed, the next word as written (`{bundle.relative_to(ROOT)}`):",
@@ -199,7 +169,7 @@ def next_word_table(bundle: Path, typed: list[Example], rates: list[float]) -> l
         kept = [i for i, w in enumerate(written) if len(w) == len(as_typed_ids[i]) == len(corrected[i])]
         truth = [written[i] for i in kept]
         cells = [
-            score(prefixes, truth)
+            language_model_score(bundle, config, prefixes, truth)
             for prefixes in (truth, [as_typed_ids[i] for i in kept], [corrected[i] for i in kept])
         ]
         rows.append(

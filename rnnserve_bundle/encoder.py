@@ -139,21 +139,22 @@ class TextEncoder:
             if correction is not None:
                 ids[position] = correction
 
-    def ids(self, text: str, start: int | None = None, max_searches: int | None = None) -> list[int]:
+    def ids(
+        self, text: str, start: int | None = None, max_tokens: int | None = None, max_searches: int | None = None
+    ) -> list[int]:
         """One text's ids, all of them: from `<bos>` (a language model's), or after `start`, the
-        last id already read, when the text continues one (then `start` leads the list); with
-        spelling, its slips read as the words meant (at most `max_searches` new words looked up)."""
+        last id already read, when the text continues one (then `start` leads the list). The limits
+        are `encode`'s, checked in the same order."""
         encoding = self.tokenizer.encode(text, add_special_tokens=start is None)
-        if start is None:
-            ids = self.without_typed_controls(encoding.ids)
-            if self._speller is not None:
-                self._spell([text], [ids], [encoding], max_searches)
+        lead = [] if start is None else [start]
+        ids = self.without_typed_controls([*lead, *encoding.ids])
+        if max_tokens is not None and len(ids) > max_tokens:
+            raise TokenLimit(len(ids), max_tokens)
+        if self._speller is None:
             return ids
-        ids = self.without_typed_controls([start, *encoding.ids])
-        tail = ids[1:]
-        if self._speller is not None:
-            self._spell([text], [tail], [encoding], max_searches)
-        return [start, *tail]
+        own = ids[len(lead) :]  # the text's own tokens, which its offsets name
+        self._spell([text], [own], [encoding], max_searches)
+        return [*lead, *own]
 
     def without_typed_controls(self, ids: list[int]) -> list[int]:
         """`ids` with every control token that the text itself spelled (`<pad>`, `<bos>`, `<eos>`,

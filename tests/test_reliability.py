@@ -84,6 +84,8 @@ def test_limits(make_server, model_repository: Path) -> None:
     assert many.status_code == 422 and "limit of 4" in many.json()["error"]["message"]
     tokens = post(server, {"model": "sentiment", "inputs": ["one two three four five six seven"] * 2})
     assert tokens.status_code == 422 and "tokens exceed the limit of 12" in tokens.json()["error"]["message"]
+    typed = httpx.post(f"{server.url}/suggest", json={"model": "next-word", "text": "the company said it " * 4})
+    assert typed.status_code == 422 and "text: 17 tokens exceed the limit of 12" in typed.json()["error"]["message"]
     chars = post(server, {"model": "sentiment", "inputs": ["x" * 501]})
     assert chars.status_code == 422 and "characters" in chars.json()["error"]["message"]
     assert post(server, SENTIMENT).status_code == 200

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from tokenizers import Tokenizer
 
 from rnnserve_bundle.config import (
     EOS_TOKEN,
@@ -94,10 +95,18 @@ def _evaluate_classifier(directory: Path, config: BundleConfig, examples: list[E
 def _evaluate_language_model(directory: Path, config: BundleConfig, examples: list[Example]) -> dict:
     """Per-sentence perplexity: each line read from `<bos>` with a zero state (the step graph's
     sentence start), `<eos>` predicted."""
-    tokenizer_path = directory / TOKENIZER_FILE
-    encoder = TextEncoder.from_file(tokenizer_path, max_length=1 << 30, keep_tail=False)
-    eos = encoder.tokenizer.token_to_id(EOS_TOKEN)
-    ids = [e.ids for e in encoder.encode([e.text for e in examples])]
+    encoder = TextEncoder.from_file(directory / TOKENIZER_FILE, max_length=1 << 30, keep_tail=False)
+    return language_model_score(directory, config, [e.ids for e in encoder.encode([e.text for e in examples])])
+
+
+def language_model_score(
+    directory: Path, config: BundleConfig, ids: list[list[int]], targets: list[list[int]] | None = None
+) -> dict:
+    """Perplexity and top-k of the step graph on sentences of `ids`, each read from a zero state:
+    at each position the next token of `targets` (default: `ids` itself; the same lengths), and
+    `<eos>` after the last."""
+    targets = ids if targets is None else targets
+    eos = Tokenizer.from_file(str(directory / TOKENIZER_FILE)).token_to_id(EOS_TOKEN)
     session = create_session(directory / STEP_MODEL_FILE, [CPU])
     state_inputs = [i for i in session.get_inputs() if i.name != INPUT_IDS]
     layers, hidden = config.architecture.num_layers, config.architecture.hidden_size
@@ -108,9 +117,9 @@ def _evaluate_language_model(directory: Path, config: BundleConfig, examples: li
         for state in state_inputs:
             feeds[state.name] = np.zeros((layers, len(batch), hidden), dtype=np.float32)
         logits = session.run([LOGITS], feeds)[0]
-        targets = np.zeros_like(padded)
-        targets[:, :-1] = padded[:, 1:]
-        targets[np.arange(len(batch)), lengths - 1] = eos
+        following = np.zeros_like(padded)
+        following[:, :-1] = pad([targets[i] for i in batch])[0][:, 1:]
+        following[np.arange(len(batch)), lengths - 1] = eos
         real = np.arange(padded.shape[1])[None, :] < lengths[:, None]
-        score.add(log_softmax(logits[real]), targets[real])
+        score.add(log_softmax(logits[real]), following[real])
     return score.result()

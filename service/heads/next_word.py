@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 from rnnserve_bundle.config import BOS_TOKEN, EOS_TOKEN, PAD_TOKEN, UNK_TOKEN
-from rnnserve_bundle.encoder import Encoded, TextEncoder
+from rnnserve_bundle.encoder import Encoded, TextEncoder, TokenLimit
 from rnnserve_bundle.spelling import SEARCHES_PER_REQUEST
 from service.completion import Completed
 from service.continuation import Continuation
@@ -99,9 +99,11 @@ class NextWordHead:
         Only complete words are read: the word after the last whitespace is held back (`pending`)
         until a space ends it, so a word typed across keystrokes is read once, as a whole."""
         committed, pending = split_typed_word((resume.pending if resume else "") + text)
-        prefix = self._encoder.ids(committed, None if resume is None else resume.last_id, SEARCHES_PER_REQUEST)
-        if len(prefix) > max_tokens:
-            raise InvalidInput(f"text: {len(prefix)} tokens exceed the limit of {max_tokens} per request")
+        start = None if resume is None else resume.last_id
+        try:
+            prefix = self._encoder.ids(committed, start, max_tokens, SEARCHES_PER_REQUEST)
+        except TokenLimit as error:
+            raise InvalidInput(f"text: {error} per request") from None
         read = await runner.read(prefix, resume.states if resume else None)
         previous = self._words.previous(prefix)
         if pending:
